@@ -1,0 +1,1 @@
+//! The Cryptera signing service library.

@@ -1,0 +1,2 @@
+//! The Cryptera signing service binary.
+fn main() {}
