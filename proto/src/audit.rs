@@ -56,6 +56,7 @@ pub struct AuditCheckpoint {
 impl AuditCheckpoint {
     /// The exact bytes the checkpoint signature covers.
     pub fn signed_message(organisation_id: &str, seq: u64, head_hash: &str, at: i64) -> Vec<u8> {
-        format!("cryptera-audit-checkpoint-v1\n{organisation_id}\n{seq}\n{head_hash}\n{at}").into_bytes()
+        format!("cryptera-audit-checkpoint-v1\n{organisation_id}\n{seq}\n{head_hash}\n{at}")
+            .into_bytes()
     }
 }

@@ -80,7 +80,9 @@ impl ErrorCode {
     pub fn status(self) -> u16 {
         match self {
             Self::InvalidRequest | Self::UnsupportedMechanism => 400,
-            Self::Unauthenticated | Self::TokenExpired | Self::TokenRevoked | Self::LoginFailed => 401,
+            Self::Unauthenticated | Self::TokenExpired | Self::TokenRevoked | Self::LoginFailed => {
+                401
+            }
             Self::InsufficientScope
             | Self::MfaRequired
             | Self::EnvironmentMismatch
@@ -121,7 +123,10 @@ mod tests {
             },
         };
         let json = serde_json::to_string(&body).expect("serialize");
-        assert_eq!(json, r#"{"error":{"code":"environment_mismatch","message":"m"}}"#);
+        assert_eq!(
+            json,
+            r#"{"error":{"code":"environment_mismatch","message":"m"}}"#
+        );
     }
 
     #[test]
