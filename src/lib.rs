@@ -3,8 +3,14 @@
 #![deny(unsafe_code)]
 
 pub mod attr;
+pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod local;
+pub mod mechanism;
+pub mod module;
 pub mod object;
+pub mod session;
+pub mod token;
 
 pub use error::{Error, Result};

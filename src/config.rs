@@ -1,0 +1,106 @@
+//! Module configuration. Zero configuration is the default: tokens live under the per-user data
+//! directory. `CRYPTERA_PKCS11_CONFIG` names a TOML file that can move the store, name tokens and tune
+//! PIN rules; every setting is documented in README.md.
+
+use crate::error::{Error, Result};
+use serde::Deserialize;
+use std::path::PathBuf;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Directory holding one `<slot>.token` SQLite file per token.
+    #[serde(default)]
+    pub store_dir: Option<PathBuf>,
+    #[serde(default = "default_min_pin")]
+    pub min_pin_len: usize,
+    #[serde(default = "default_max_pin")]
+    pub max_pin_len: usize,
+    /// Wrong PINs in a row before the PIN locks.
+    #[serde(default = "default_max_attempts")]
+    pub max_pin_attempts: u32,
+    /// Argon2id memory cost in KiB for new PIN records.
+    #[serde(default = "default_kdf_memory")]
+    pub kdf_memory_kib: u32,
+    #[serde(default = "default_kdf_iterations")]
+    pub kdf_iterations: u32,
+    /// Tokens with fixed slot numbers and labels; their files are created by `C_InitToken`.
+    #[serde(default, rename = "token")]
+    pub tokens: Vec<TokenConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    pub slot: u64,
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+}
+
+fn default_min_pin() -> usize {
+    4
+}
+fn default_max_pin() -> usize {
+    256
+}
+fn default_max_attempts() -> u32 {
+    10
+}
+fn default_kdf_memory() -> u32 {
+    19 * 1024
+}
+fn default_kdf_iterations() -> u32 {
+    2
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            store_dir: None,
+            min_pin_len: default_min_pin(),
+            max_pin_len: default_max_pin(),
+            max_pin_attempts: default_max_attempts(),
+            kdf_memory_kib: default_kdf_memory(),
+            kdf_iterations: default_kdf_iterations(),
+            tokens: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads the configuration named by `CRYPTERA_PKCS11_CONFIG`, or the defaults.
+    pub fn load() -> Result<Config> {
+        let Some(path) = std::env::var_os("CRYPTERA_PKCS11_CONFIG") else {
+            return Ok(Config::default());
+        };
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| Error::General(format!("cannot read {}: {e}", PathBuf::from(&path).display())))?;
+        Config::parse(&text)
+    }
+
+    pub fn parse(text: &str) -> Result<Config> {
+        let config: Config = toml::from_str(text).map_err(|e| Error::General(format!("configuration: {e}")))?;
+        if config.min_pin_len == 0 || config.min_pin_len > config.max_pin_len || config.max_pin_attempts == 0 {
+            return Err(Error::General("configuration: inconsistent PIN limits".into()));
+        }
+        if config.kdf_memory_kib < 8 || config.kdf_iterations == 0 {
+            return Err(Error::General("configuration: KDF costs too low".into()));
+        }
+        Ok(config)
+    }
+
+    /// The store directory: configured, else `$XDG_DATA_HOME/cryptera-pkcs11`, else
+    /// `~/.local/share/cryptera-pkcs11`.
+    pub fn store_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.store_dir {
+            return dir.clone();
+        }
+        if let Some(data) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+            return PathBuf::from(data).join("cryptera-pkcs11");
+        }
+        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+        home.join(".local/share/cryptera-pkcs11")
+    }
+}

@@ -1,0 +1,203 @@
+//! The module's process-wide state between `C_Initialize` and `C_Finalize`: configuration, slots and
+//! sessions. A fork makes the state unusable in the child until it calls `C_Initialize` again.
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::session::Session;
+use crate::token::Token;
+use cryptoki_sys::*;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+pub struct Module {
+    pid: u32,
+    pub config: Arc<Config>,
+    slots: Mutex<BTreeMap<CK_SLOT_ID, Arc<Token>>>,
+    sessions: RwLock<HashMap<CK_SESSION_HANDLE, Arc<Mutex<Session>>>>,
+    next_session: AtomicU64,
+}
+
+static STATE: RwLock<Option<Arc<Module>>> = RwLock::new(None);
+
+fn state_read() -> Result<std::sync::RwLockReadGuard<'static, Option<Arc<Module>>>> {
+    STATE.read().map_err(|_| Error::General("module state poisoned".into()))
+}
+
+fn state_write() -> Result<std::sync::RwLockWriteGuard<'static, Option<Arc<Module>>>> {
+    STATE.write().map_err(|_| Error::General("module state poisoned".into()))
+}
+
+/// `C_Initialize`.
+pub fn initialize() -> Result<()> {
+    let mut state = state_write()?;
+    if let Some(existing) = state.as_ref() {
+        if existing.pid == std::process::id() {
+            return Err(Error::AlreadyInitialized);
+        }
+        // Inherited from the parent through fork(): leave its connections and locks untouched.
+        if let Some(old) = state.take() {
+            std::mem::forget(old);
+        }
+    }
+    let config = Arc::new(Config::load()?);
+    let module = Module {
+        pid: std::process::id(),
+        config,
+        slots: Mutex::new(BTreeMap::new()),
+        sessions: RwLock::new(HashMap::new()),
+        next_session: AtomicU64::new(1),
+    };
+    module.refresh_slots()?;
+    *state = Some(Arc::new(module));
+    Ok(())
+}
+
+/// `C_Finalize`.
+pub fn finalize() -> Result<()> {
+    let mut state = state_write()?;
+    match state.as_ref() {
+        Some(module) if module.pid == std::process::id() => {
+            *state = None;
+            Ok(())
+        }
+        Some(_) => {
+            if let Some(old) = state.take() {
+                std::mem::forget(old);
+            }
+            Err(Error::NotInitialized)
+        }
+        None => Err(Error::NotInitialized),
+    }
+}
+
+/// The initialised module of this process.
+pub fn get() -> Result<Arc<Module>> {
+    let state = state_read()?;
+    match state.as_ref() {
+        Some(module) if module.pid == std::process::id() => Ok(module.clone()),
+        _ => Err(Error::NotInitialized),
+    }
+}
+
+impl Module {
+    /// Rescans the store: tokens made by other processes appear; one free slot always exists.
+    pub fn refresh_slots(&self) -> Result<()> {
+        let dir = self.config.store_dir();
+        let mut slots = self.slots.lock().map_err(|_| Error::General("slot lock poisoned".into()))?;
+        for token in &self.config.tokens {
+            let path = token.path.clone().unwrap_or_else(|| dir.join(format!("slot-{}.token", token.slot)));
+            slots
+                .entry(token.slot as CK_SLOT_ID)
+                .or_insert_with(|| Arc::new(Token::new(token.slot as CK_SLOT_ID, path, token.label.clone(), self.config.clone())));
+        }
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let Some(id) = name
+                    .to_str()
+                    .and_then(|n| n.strip_prefix("slot-"))
+                    .and_then(|n| n.strip_suffix(".token"))
+                    .and_then(|n| n.parse::<CK_SLOT_ID>().ok())
+                else {
+                    continue;
+                };
+                slots
+                    .entry(id)
+                    .or_insert_with(|| Arc::new(Token::new(id, entry.path(), None, self.config.clone())));
+            }
+        }
+        let mut has_free = false;
+        for token in slots.values() {
+            if !token.is_initialized().unwrap_or(true) {
+                has_free = true;
+            }
+        }
+        if !has_free {
+            let id = slots.keys().next_back().map(|k| k + 1).unwrap_or(0);
+            let path = dir.join(format!("slot-{id}.token"));
+            slots.insert(id, Arc::new(Token::new(id, path, None, self.config.clone())));
+        }
+        Ok(())
+    }
+
+    pub fn slot_ids(&self) -> Result<Vec<CK_SLOT_ID>> {
+        self.refresh_slots()?;
+        let slots = self.slots.lock().map_err(|_| Error::General("slot lock poisoned".into()))?;
+        Ok(slots.keys().copied().collect())
+    }
+
+    pub fn token(&self, slot: CK_SLOT_ID) -> Result<Arc<Token>> {
+        let slots = self.slots.lock().map_err(|_| Error::General("slot lock poisoned".into()))?;
+        slots.get(&slot).cloned().ok_or(Error::SlotIdInvalid)
+    }
+
+    pub fn session(&self, handle: CK_SESSION_HANDLE) -> Result<Arc<Mutex<Session>>> {
+        let sessions = self.sessions.read().map_err(|_| Error::General("session lock poisoned".into()))?;
+        sessions.get(&handle).cloned().ok_or(Error::SessionHandleInvalid)
+    }
+
+    /// Sessions open on `slot`: (handle, read/write).
+    pub fn sessions_on(&self, slot: CK_SLOT_ID) -> Result<Vec<(CK_SESSION_HANDLE, bool)>> {
+        let sessions = self.sessions.read().map_err(|_| Error::General("session lock poisoned".into()))?;
+        let mut out = Vec::new();
+        for (handle, session) in sessions.iter() {
+            let session = session.lock().map_err(|_| Error::General("session lock poisoned".into()))?;
+            if session.slot_id == slot {
+                out.push((*handle, session.read_write));
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn open_session(&self, slot: CK_SLOT_ID, flags: CK_FLAGS) -> Result<CK_SESSION_HANDLE> {
+        if flags & CKF_SERIAL_SESSION == 0 {
+            return Err(Error::SessionParallelNotSupported);
+        }
+        let token = self.token(slot)?;
+        if !token.is_initialized()? {
+            return Err(Error::TokenNotRecognized("token not initialised".into()));
+        }
+        let read_write = flags & CKF_RW_SESSION != 0;
+        if !read_write && token.role()? == Some(crate::token::Role::So) {
+            return Err(Error::SessionReadWriteSoExists);
+        }
+        let handle = self.next_session.fetch_add(1, Ordering::Relaxed) as CK_SESSION_HANDLE;
+        let session = Session::new(handle, slot, token, read_write);
+        self.sessions
+            .write()
+            .map_err(|_| Error::General("session lock poisoned".into()))?
+            .insert(handle, Arc::new(Mutex::new(session)));
+        Ok(handle)
+    }
+
+    pub fn close_session(&self, handle: CK_SESSION_HANDLE) -> Result<()> {
+        let removed = self
+            .sessions
+            .write()
+            .map_err(|_| Error::General("session lock poisoned".into()))?
+            .remove(&handle)
+            .ok_or(Error::SessionHandleInvalid)?;
+        let (slot, token) = {
+            let session = removed.lock().map_err(|_| Error::General("session lock poisoned".into()))?;
+            (session.slot_id, session.token.clone())
+        };
+        token.drop_session_objects(Some(handle))?;
+        if self.sessions_on(slot)?.is_empty() {
+            token.forget_login()?;
+        }
+        Ok(())
+    }
+
+    pub fn close_all_sessions(&self, slot: CK_SLOT_ID) -> Result<()> {
+        let token = self.token(slot)?;
+        for (handle, _) in self.sessions_on(slot)? {
+            self.sessions
+                .write()
+                .map_err(|_| Error::General("session lock poisoned".into()))?
+                .remove(&handle);
+        }
+        token.drop_session_objects(None)?;
+        token.forget_login()
+    }
+}

@@ -1,0 +1,402 @@
+//! A session: its state, its one active cryptographic operation, its object search, and the safe core
+//! function behind each session-level `C_*` call.
+
+use crate::attr::Template;
+use crate::error::{Error, Result};
+use crate::mechanism::ops::{CipherOp, DigestOp, SignOp};
+use crate::mechanism::{self, Mechanism, Param};
+use crate::object::{keys, AttrRead, Object, Origin};
+use crate::token::{Entry, Role, Token};
+use cryptoki_sys::*;
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpKind {
+    Sign,
+    Verify,
+    Encrypt,
+    Decrypt,
+    Digest,
+}
+
+pub enum Operation {
+    Sign(SignOp),
+    Verify(SignOp),
+    Encrypt(CipherOp),
+    Decrypt(CipherOp),
+    Digest(DigestOp),
+}
+
+impl Operation {
+    fn kind(&self) -> OpKind {
+        match self {
+            Operation::Sign(_) => OpKind::Sign,
+            Operation::Verify(_) => OpKind::Verify,
+            Operation::Encrypt(_) => OpKind::Encrypt,
+            Operation::Decrypt(_) => OpKind::Decrypt,
+            Operation::Digest(_) => OpKind::Digest,
+        }
+    }
+}
+
+/// What a call that produces output hands back, following the length-query convention.
+pub enum Output {
+    /// No buffer was given: the length the output needs. The operation stays active.
+    Length(usize),
+    /// The buffer is too small for this many bytes. The operation stays active.
+    TooSmall(usize),
+    /// The output; the operation has ended.
+    Data(Zeroizing<Vec<u8>>),
+}
+
+pub struct Session {
+    pub handle: CK_SESSION_HANDLE,
+    pub slot_id: CK_SLOT_ID,
+    pub token: Arc<Token>,
+    pub read_write: bool,
+    op: Option<Operation>,
+    /// Output computed for a length query or a short buffer, handed out by the next call.
+    pending: Option<(OpKind, Zeroizing<Vec<u8>>)>,
+    find: Option<(Vec<CK_OBJECT_HANDLE>, usize)>,
+    context_login: bool,
+}
+
+impl Session {
+    pub fn new(handle: CK_SESSION_HANDLE, slot_id: CK_SLOT_ID, token: Arc<Token>, read_write: bool) -> Session {
+        Session { handle, slot_id, token, read_write, op: None, pending: None, find: None, context_login: false }
+    }
+
+    /// `C_GetSessionInfo`: the state and flags.
+    pub fn info(&self) -> Result<(CK_STATE, CK_FLAGS)> {
+        let state = match (self.token.role()?, self.read_write) {
+            (None, false) => CKS_RO_PUBLIC_SESSION,
+            (None, true) => CKS_RW_PUBLIC_SESSION,
+            (Some(Role::User), false) => CKS_RO_USER_FUNCTIONS,
+            (Some(Role::User), true) => CKS_RW_USER_FUNCTIONS,
+            (Some(Role::So), _) => CKS_RW_SO_FUNCTIONS,
+        };
+        let flags = CKF_SERIAL_SESSION | if self.read_write { CKF_RW_SESSION } else { 0 };
+        Ok((state, flags))
+    }
+
+    /// `C_Login` with `CKU_CONTEXT_SPECIFIC`.
+    pub fn login_context(&mut self, pin: &[u8]) -> Result<()> {
+        match &self.op {
+            Some(Operation::Sign(op)) if op.needs_context_login => {}
+            Some(_) | None => return Err(Error::OperationNotInitialized),
+        }
+        self.token.login_context(pin)?;
+        self.context_login = true;
+        Ok(())
+    }
+
+    fn check_writable(&self, object: &Object) -> Result<()> {
+        if object.is_token() && !self.read_write {
+            return Err(Error::SessionReadOnly);
+        }
+        if object.is_private() && self.token.role()? != Some(Role::User) {
+            return Err(Error::UserNotLoggedIn);
+        }
+        Ok(())
+    }
+
+    pub fn create_object(&mut self, template: &Template) -> Result<CK_OBJECT_HANDLE> {
+        let object = keys::create(template)?;
+        self.check_writable(&object)?;
+        self.token.add(object, self.handle)
+    }
+
+    pub fn copy_object(&mut self, handle: CK_OBJECT_HANDLE, template: &Template) -> Result<CK_OBJECT_HANDLE> {
+        let copy = self.token.entry(handle)?.object.copy_with(template)?;
+        self.check_writable(&copy)?;
+        self.token.add(copy, self.handle)
+    }
+
+    pub fn destroy_object(&mut self, handle: CK_OBJECT_HANDLE) -> Result<()> {
+        let entry = self.token.entry(handle)?;
+        self.check_writable(&entry.object)?;
+        if !entry.object.flag(CKA_DESTROYABLE) {
+            return Err(Error::ActionProhibited);
+        }
+        self.token.destroy(handle)
+    }
+
+    pub fn object(&self, handle: CK_OBJECT_HANDLE) -> Result<Arc<Entry>> {
+        self.token.entry(handle)
+    }
+
+    /// `C_GetAttributeValue`: each requested attribute read under the sensitivity rules.
+    pub fn read_attributes(&self, handle: CK_OBJECT_HANDLE, types: &[CK_ATTRIBUTE_TYPE]) -> Result<Vec<Option<Result<Vec<u8>>>>> {
+        let entry = self.token.entry(handle)?;
+        Ok(types
+            .iter()
+            .map(|t| match entry.object.read(*t) {
+                AttrRead::Value(v) => Some(Ok(v.to_vec())),
+                AttrRead::Sensitive => Some(Err(Error::AttributeSensitive)),
+                AttrRead::Invalid => None,
+            })
+            .collect())
+    }
+
+    pub fn set_attributes(&mut self, handle: CK_OBJECT_HANDLE, template: &Template) -> Result<()> {
+        let entry = self.token.entry(handle)?;
+        self.check_writable(&entry.object)?;
+        let mut object = entry.object.clone();
+        object.set_attributes(template)?;
+        self.token.replace(handle, object)
+    }
+
+    pub fn find_init(&mut self, template: &Template) -> Result<()> {
+        if self.find.is_some() {
+            return Err(Error::OperationActive);
+        }
+        self.find = Some((self.token.find(template)?, 0));
+        Ok(())
+    }
+
+    pub fn find_next(&mut self, max: usize) -> Result<Vec<CK_OBJECT_HANDLE>> {
+        let (found, pos) = self.find.as_mut().ok_or(Error::OperationNotInitialized)?;
+        let end = (*pos + max).min(found.len());
+        let batch = found[*pos..end].to_vec();
+        *pos = end;
+        Ok(batch)
+    }
+
+    pub fn find_final(&mut self) -> Result<()> {
+        self.find.take().map(|_| ()).ok_or(Error::OperationNotInitialized)
+    }
+
+    fn start(&mut self, op: Operation) -> Result<()> {
+        if self.op.is_some() {
+            return Err(Error::OperationActive);
+        }
+        self.pending = None;
+        self.context_login = false;
+        self.op = Some(op);
+        Ok(())
+    }
+
+    fn key_entry(&self, handle: CK_OBJECT_HANDLE) -> Result<Arc<Entry>> {
+        self.token.entry(handle).map_err(|e| match e {
+            Error::ObjectHandleInvalid => Error::KeyHandleInvalid,
+            other => other,
+        })
+    }
+
+    pub fn sign_init(&mut self, mechanism: &Mechanism, key: CK_OBJECT_HANDLE, verify: bool) -> Result<()> {
+        if self.op.is_some() {
+            return Err(Error::OperationActive);
+        }
+        mechanism::require(mechanism.kind, if verify { CKF_VERIFY } else { CKF_SIGN })?;
+        let entry = self.key_entry(key)?;
+        let op = SignOp::new(mechanism, &entry, verify)?;
+        self.start(if verify { Operation::Verify(op) } else { Operation::Sign(op) })
+    }
+
+    pub fn encrypt_init(&mut self, mechanism: &Mechanism, key: CK_OBJECT_HANDLE, decrypt: bool) -> Result<()> {
+        if self.op.is_some() {
+            return Err(Error::OperationActive);
+        }
+        mechanism::require(mechanism.kind, if decrypt { CKF_DECRYPT } else { CKF_ENCRYPT })?;
+        let entry = self.key_entry(key)?;
+        let op = CipherOp::new(mechanism, &entry, decrypt)?;
+        self.start(if decrypt { Operation::Decrypt(op) } else { Operation::Encrypt(op) })
+    }
+
+    pub fn digest_init(&mut self, mechanism: &Mechanism) -> Result<()> {
+        if self.op.is_some() {
+            return Err(Error::OperationActive);
+        }
+        mechanism::require(mechanism.kind, CKF_DIGEST)?;
+        self.start(Operation::Digest(DigestOp::new(mechanism)?))
+    }
+
+    fn active(&mut self, kind: OpKind) -> Result<&mut Operation> {
+        match self.op.as_mut() {
+            Some(op) if op.kind() == kind => Ok(op),
+            _ => Err(Error::OperationNotInitialized),
+        }
+    }
+
+    /// Feeds `data` to the active operation of `kind`; an error ends the operation.
+    pub fn update(&mut self, kind: OpKind, data: &[u8]) -> Result<()> {
+        if self.pending.is_some() {
+            return Err(Error::OperationActive);
+        }
+        let outcome = match self.active(kind)? {
+            Operation::Sign(op) | Operation::Verify(op) => op.update(data),
+            Operation::Encrypt(op) | Operation::Decrypt(op) => op.update(data),
+            Operation::Digest(op) => {
+                op.update(data);
+                Ok(())
+            }
+        };
+        if outcome.is_err() {
+            self.op = None;
+        }
+        outcome
+    }
+
+    /// `C_DigestKey`.
+    pub fn digest_key(&mut self, key: CK_OBJECT_HANDLE) -> Result<()> {
+        let entry = self.key_entry(key)?;
+        let Operation::Digest(op) = self.active(OpKind::Digest)? else {
+            return Err(Error::OperationNotInitialized);
+        };
+        op.update_key(&entry.object)
+    }
+
+    /// Runs the single-part call (`data` given) or the final call of an operation that produces output.
+    pub fn finish(&mut self, kind: OpKind, data: Option<&[u8]>, capacity: Option<usize>) -> Result<Output> {
+        if !matches!(&self.pending, Some((k, _)) if *k == kind) {
+            self.active(kind)?;
+            if let Some(Operation::Sign(op)) = &self.op {
+                if op.needs_context_login && !self.context_login {
+                    return Err(Error::UserNotLoggedIn);
+                }
+            }
+            if let Some(data) = data {
+                self.update(kind, data)?;
+            }
+            let op = self.op.take().ok_or(Error::OperationNotInitialized)?;
+            let output = match op {
+                Operation::Sign(op) => op.sign().map(Zeroizing::new),
+                Operation::Encrypt(op) => op.encrypt().map(Zeroizing::new),
+                Operation::Decrypt(op) => op.decrypt(),
+                Operation::Digest(op) => Ok(Zeroizing::new(op.finish())),
+                Operation::Verify(_) => Err(Error::OperationNotInitialized),
+            }?;
+            self.pending = Some((kind, output));
+        }
+        let len = self.pending.as_ref().map(|(_, v)| v.len()).unwrap_or(0);
+        match capacity {
+            None => Ok(Output::Length(len)),
+            Some(room) if room < len => Ok(Output::TooSmall(len)),
+            Some(_) => Ok(Output::Data(self.pending.take().map(|(_, v)| v).unwrap_or_default())),
+        }
+    }
+
+    /// `C_Verify` (`data` given) or `C_VerifyFinal`.
+    pub fn verify(&mut self, data: Option<&[u8]>, signature: &[u8]) -> Result<()> {
+        self.active(OpKind::Verify)?;
+        if let Some(data) = data {
+            self.update(OpKind::Verify, data)?;
+        }
+        match self.op.take() {
+            Some(Operation::Verify(op)) => op.verify(signature),
+            _ => Err(Error::OperationNotInitialized),
+        }
+    }
+
+    /// `C_GenerateKey`.
+    pub fn generate_key(&mut self, mechanism: &Mechanism, template: &Template) -> Result<CK_OBJECT_HANDLE> {
+        mechanism::require(mechanism.kind, CKF_GENERATE)?;
+        if mechanism.param != Param::None {
+            return Err(Error::MechanismParamInvalid);
+        }
+        let object = keys::generate_secret(mechanism.kind, template)?;
+        self.check_writable(&object)?;
+        self.token.add(object, self.handle)
+    }
+
+    /// `C_GenerateKeyPair`: both objects are stored together or not at all.
+    pub fn generate_key_pair(
+        &mut self,
+        mechanism: &Mechanism,
+        public_template: &Template,
+        private_template: &Template,
+    ) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE)> {
+        mechanism::require(mechanism.kind, CKF_GENERATE_KEY_PAIR)?;
+        if mechanism.param != Param::None {
+            return Err(Error::MechanismParamInvalid);
+        }
+        let (public, private) = keys::generate_key_pair(mechanism.kind, public_template, private_template)?;
+        self.check_writable(&public)?;
+        self.check_writable(&private)?;
+        let handles = self.token.add_all(vec![public, private], self.handle)?;
+        Ok((handles[0], handles[1]))
+    }
+
+    /// `C_WrapKey`: wraps the value of an extractable secret key.
+    pub fn wrap_key(&mut self, mechanism: &Mechanism, wrapping: CK_OBJECT_HANDLE, key: CK_OBJECT_HANDLE) -> Result<Vec<u8>> {
+        mechanism::require(mechanism.kind, CKF_WRAP)?;
+        let wrapping = self.token.entry(wrapping).map_err(|_| Error::WrappingKeyHandleInvalid)?;
+        let target = self.key_entry(key)?;
+        if !wrapping.object.flag(CKA_WRAP) {
+            return Err(Error::KeyFunctionNotPermitted);
+        }
+        if target.object.class() != CKO_SECRET_KEY {
+            return Err(Error::KeyNotWrappable);
+        }
+        if !target.object.flag(CKA_EXTRACTABLE) {
+            return Err(Error::KeyUnextractable);
+        }
+        if target.object.flag(CKA_WRAP_WITH_TRUSTED) && !wrapping.object.flag(CKA_TRUSTED) {
+            return Err(Error::KeyNotWrappable);
+        }
+        let value = target.object.attrs.get(&CKA_VALUE).ok_or(Error::UserNotLoggedIn)?;
+        let mut op = CipherOp::with_usage(mechanism, &wrapping, false, CKA_WRAP).map_err(|e| match e {
+            Error::KeyTypeInconsistent => Error::WrappingKeyHandleInvalid,
+            other => other,
+        })?;
+        op.update(value)?;
+        op.encrypt()
+    }
+
+    /// `C_UnwrapKey`: makes a secret key from a wrapped value.
+    pub fn unwrap_key(
+        &mut self,
+        mechanism: &Mechanism,
+        unwrapping: CK_OBJECT_HANDLE,
+        wrapped: &[u8],
+        template: &Template,
+    ) -> Result<CK_OBJECT_HANDLE> {
+        mechanism::require(mechanism.kind, CKF_UNWRAP)?;
+        let unwrapping = self.token.entry(unwrapping).map_err(|_| Error::UnwrappingKeyHandleInvalid)?;
+        if !unwrapping.object.flag(CKA_UNWRAP) {
+            return Err(Error::KeyFunctionNotPermitted);
+        }
+        let mut op = CipherOp::with_usage(mechanism, &unwrapping, true, CKA_UNWRAP).map_err(|e| match e {
+            Error::KeyTypeInconsistent => Error::UnwrappingKeyHandleInvalid,
+            other => other,
+        })?;
+        op.update(wrapped)?;
+        let value = op.decrypt().map_err(|e| match e {
+            Error::EncryptedDataInvalid => Error::WrappedKeyInvalid,
+            Error::EncryptedDataLenRange => Error::WrappedKeyLenRange,
+            other => other,
+        })?;
+        let object = keys::secret_from_value(template, Origin::Unwrapped, &value, None)?;
+        self.check_writable(&object)?;
+        self.token.add(object, self.handle)
+    }
+
+    /// `C_DeriveKey` with `CKM_ECDH1_DERIVE` (no KDF): the shared secret becomes a secret key.
+    pub fn derive_key(&mut self, mechanism: &Mechanism, base: CK_OBJECT_HANDLE, template: &Template) -> Result<CK_OBJECT_HANDLE> {
+        mechanism::require(mechanism.kind, CKF_DERIVE)?;
+        let Param::Ecdh { kdf, shared_data, public_data } = &mechanism.param else {
+            return Err(Error::MechanismParamInvalid);
+        };
+        if *kdf != CKD_NULL || !shared_data.is_empty() {
+            return Err(Error::MechanismParamInvalid);
+        }
+        let entry = self.key_entry(base)?;
+        if entry.object.class() != CKO_PRIVATE_KEY || entry.object.key_type() != Some(CKK_EC) {
+            return Err(Error::KeyTypeInconsistent);
+        }
+        if !entry.object.flag(CKA_DERIVE) {
+            return Err(Error::KeyFunctionNotPermitted);
+        }
+        let key = entry.private_key().map_err(|_| Error::UserNotLoggedIn)?;
+        let point_len = match key.public_key() {
+            crate::crypto::asym::PublicKey::Ec { point, .. } => point.len(),
+            _ => 0,
+        };
+        let peer = crate::crypto::der::parse_ec_point(public_data, point_len);
+        let secret = key.ecdh(&peer)?;
+        let object = keys::secret_from_value(template, Origin::Derived, &secret, Some(CKK_GENERIC_SECRET))?;
+        self.check_writable(&object)?;
+        self.token.add(object, self.handle)
+    }
+}
