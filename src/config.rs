@@ -75,15 +75,25 @@ impl Config {
         let Some(path) = std::env::var_os("CRYPTERA_PKCS11_CONFIG") else {
             return Ok(Config::default());
         };
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| Error::General(format!("cannot read {}: {e}", PathBuf::from(&path).display())))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            Error::General(format!(
+                "cannot read {}: {e}",
+                PathBuf::from(&path).display()
+            ))
+        })?;
         Config::parse(&text)
     }
 
     pub fn parse(text: &str) -> Result<Config> {
-        let config: Config = toml::from_str(text).map_err(|e| Error::General(format!("configuration: {e}")))?;
-        if config.min_pin_len == 0 || config.min_pin_len > config.max_pin_len || config.max_pin_attempts == 0 {
-            return Err(Error::General("configuration: inconsistent PIN limits".into()));
+        let config: Config =
+            toml::from_str(text).map_err(|e| Error::General(format!("configuration: {e}")))?;
+        if config.min_pin_len == 0
+            || config.min_pin_len > config.max_pin_len
+            || config.max_pin_attempts == 0
+        {
+            return Err(Error::General(
+                "configuration: inconsistent PIN limits".into(),
+            ));
         }
         if config.kdf_memory_kib < 8 || config.kdf_iterations == 0 {
             return Err(Error::General("configuration: KDF costs too low".into()));
@@ -100,7 +110,9 @@ impl Config {
         if let Some(data) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
             return PathBuf::from(data).join("cryptera-pkcs11");
         }
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
         home.join(".local/share/cryptera-pkcs11")
     }
 }

@@ -2,6 +2,7 @@
 //! signing service. `abi` is the C surface (the only `unsafe` code); everything else is the safe core.
 #![deny(unsafe_code)]
 
+pub mod abi;
 pub mod attr;
 pub mod config;
 pub mod crypto;

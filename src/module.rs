@@ -21,11 +21,15 @@ pub struct Module {
 static STATE: RwLock<Option<Arc<Module>>> = RwLock::new(None);
 
 fn state_read() -> Result<std::sync::RwLockReadGuard<'static, Option<Arc<Module>>>> {
-    STATE.read().map_err(|_| Error::General("module state poisoned".into()))
+    STATE
+        .read()
+        .map_err(|_| Error::General("module state poisoned".into()))
 }
 
 fn state_write() -> Result<std::sync::RwLockWriteGuard<'static, Option<Arc<Module>>>> {
-    STATE.write().map_err(|_| Error::General("module state poisoned".into()))
+    STATE
+        .write()
+        .map_err(|_| Error::General("module state poisoned".into()))
 }
 
 /// `C_Initialize`.
@@ -84,12 +88,23 @@ impl Module {
     /// Rescans the store: tokens made by other processes appear; one free slot always exists.
     pub fn refresh_slots(&self) -> Result<()> {
         let dir = self.config.store_dir();
-        let mut slots = self.slots.lock().map_err(|_| Error::General("slot lock poisoned".into()))?;
+        let mut slots = self
+            .slots
+            .lock()
+            .map_err(|_| Error::General("slot lock poisoned".into()))?;
         for token in &self.config.tokens {
-            let path = token.path.clone().unwrap_or_else(|| dir.join(format!("slot-{}.token", token.slot)));
-            slots
-                .entry(token.slot as CK_SLOT_ID)
-                .or_insert_with(|| Arc::new(Token::new(token.slot as CK_SLOT_ID, path, token.label.clone(), self.config.clone())));
+            let path = token
+                .path
+                .clone()
+                .unwrap_or_else(|| dir.join(format!("slot-{}.token", token.slot)));
+            slots.entry(token.slot as CK_SLOT_ID).or_insert_with(|| {
+                Arc::new(Token::new(
+                    token.slot as CK_SLOT_ID,
+                    path,
+                    token.label.clone(),
+                    self.config.clone(),
+                ))
+            });
         }
         if let Ok(entries) = std::fs::read_dir(&dir) {
             for entry in entries.flatten() {
@@ -102,9 +117,9 @@ impl Module {
                 else {
                     continue;
                 };
-                slots
-                    .entry(id)
-                    .or_insert_with(|| Arc::new(Token::new(id, entry.path(), None, self.config.clone())));
+                slots.entry(id).or_insert_with(|| {
+                    Arc::new(Token::new(id, entry.path(), None, self.config.clone()))
+                });
             }
         }
         let mut has_free = false;
@@ -116,33 +131,53 @@ impl Module {
         if !has_free {
             let id = slots.keys().next_back().map(|k| k + 1).unwrap_or(0);
             let path = dir.join(format!("slot-{id}.token"));
-            slots.insert(id, Arc::new(Token::new(id, path, None, self.config.clone())));
+            slots.insert(
+                id,
+                Arc::new(Token::new(id, path, None, self.config.clone())),
+            );
         }
         Ok(())
     }
 
     pub fn slot_ids(&self) -> Result<Vec<CK_SLOT_ID>> {
         self.refresh_slots()?;
-        let slots = self.slots.lock().map_err(|_| Error::General("slot lock poisoned".into()))?;
+        let slots = self
+            .slots
+            .lock()
+            .map_err(|_| Error::General("slot lock poisoned".into()))?;
         Ok(slots.keys().copied().collect())
     }
 
     pub fn token(&self, slot: CK_SLOT_ID) -> Result<Arc<Token>> {
-        let slots = self.slots.lock().map_err(|_| Error::General("slot lock poisoned".into()))?;
+        let slots = self
+            .slots
+            .lock()
+            .map_err(|_| Error::General("slot lock poisoned".into()))?;
         slots.get(&slot).cloned().ok_or(Error::SlotIdInvalid)
     }
 
     pub fn session(&self, handle: CK_SESSION_HANDLE) -> Result<Arc<Mutex<Session>>> {
-        let sessions = self.sessions.read().map_err(|_| Error::General("session lock poisoned".into()))?;
-        sessions.get(&handle).cloned().ok_or(Error::SessionHandleInvalid)
+        let sessions = self
+            .sessions
+            .read()
+            .map_err(|_| Error::General("session lock poisoned".into()))?;
+        sessions
+            .get(&handle)
+            .cloned()
+            .ok_or(Error::SessionHandleInvalid)
     }
 
     /// Sessions open on `slot`: (handle, read/write).
     pub fn sessions_on(&self, slot: CK_SLOT_ID) -> Result<Vec<(CK_SESSION_HANDLE, bool)>> {
-        let sessions = self.sessions.read().map_err(|_| Error::General("session lock poisoned".into()))?;
+        let sessions = self
+            .sessions
+            .read()
+            .map_err(|_| Error::General("session lock poisoned".into()))?;
         let mut out = Vec::new();
         for (handle, session) in sessions.iter() {
-            let session = session.lock().map_err(|_| Error::General("session lock poisoned".into()))?;
+            let session = session
+                .lock()
+                .map_err(|_| Error::General("session lock poisoned".into()))?;
             if session.slot_id == slot {
                 out.push((*handle, session.read_write));
             }
@@ -179,7 +214,9 @@ impl Module {
             .remove(&handle)
             .ok_or(Error::SessionHandleInvalid)?;
         let (slot, token) = {
-            let session = removed.lock().map_err(|_| Error::General("session lock poisoned".into()))?;
+            let session = removed
+                .lock()
+                .map_err(|_| Error::General("session lock poisoned".into()))?;
             (session.slot_id, session.token.clone())
         };
         token.drop_session_objects(Some(handle))?;

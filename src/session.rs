@@ -63,8 +63,22 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(handle: CK_SESSION_HANDLE, slot_id: CK_SLOT_ID, token: Arc<Token>, read_write: bool) -> Session {
-        Session { handle, slot_id, token, read_write, op: None, pending: None, find: None, context_login: false }
+    pub fn new(
+        handle: CK_SESSION_HANDLE,
+        slot_id: CK_SLOT_ID,
+        token: Arc<Token>,
+        read_write: bool,
+    ) -> Session {
+        Session {
+            handle,
+            slot_id,
+            token,
+            read_write,
+            op: None,
+            pending: None,
+            find: None,
+            context_login: false,
+        }
     }
 
     /// `C_GetSessionInfo`: the state and flags.
@@ -107,7 +121,11 @@ impl Session {
         self.token.add(object, self.handle)
     }
 
-    pub fn copy_object(&mut self, handle: CK_OBJECT_HANDLE, template: &Template) -> Result<CK_OBJECT_HANDLE> {
+    pub fn copy_object(
+        &mut self,
+        handle: CK_OBJECT_HANDLE,
+        template: &Template,
+    ) -> Result<CK_OBJECT_HANDLE> {
         let copy = self.token.entry(handle)?.object.copy_with(template)?;
         self.check_writable(&copy)?;
         self.token.add(copy, self.handle)
@@ -127,7 +145,11 @@ impl Session {
     }
 
     /// `C_GetAttributeValue`: each requested attribute read under the sensitivity rules.
-    pub fn read_attributes(&self, handle: CK_OBJECT_HANDLE, types: &[CK_ATTRIBUTE_TYPE]) -> Result<Vec<Option<Result<Vec<u8>>>>> {
+    pub fn read_attributes(
+        &self,
+        handle: CK_OBJECT_HANDLE,
+        types: &[CK_ATTRIBUTE_TYPE],
+    ) -> Result<Vec<Option<Result<Vec<u8>>>>> {
         let entry = self.token.entry(handle)?;
         Ok(types
             .iter()
@@ -164,7 +186,10 @@ impl Session {
     }
 
     pub fn find_final(&mut self) -> Result<()> {
-        self.find.take().map(|_| ()).ok_or(Error::OperationNotInitialized)
+        self.find
+            .take()
+            .map(|_| ())
+            .ok_or(Error::OperationNotInitialized)
     }
 
     fn start(&mut self, op: Operation) -> Result<()> {
@@ -184,24 +209,45 @@ impl Session {
         })
     }
 
-    pub fn sign_init(&mut self, mechanism: &Mechanism, key: CK_OBJECT_HANDLE, verify: bool) -> Result<()> {
+    pub fn sign_init(
+        &mut self,
+        mechanism: &Mechanism,
+        key: CK_OBJECT_HANDLE,
+        verify: bool,
+    ) -> Result<()> {
         if self.op.is_some() {
             return Err(Error::OperationActive);
         }
         mechanism::require(mechanism.kind, if verify { CKF_VERIFY } else { CKF_SIGN })?;
         let entry = self.key_entry(key)?;
         let op = SignOp::new(mechanism, &entry, verify)?;
-        self.start(if verify { Operation::Verify(op) } else { Operation::Sign(op) })
+        self.start(if verify {
+            Operation::Verify(op)
+        } else {
+            Operation::Sign(op)
+        })
     }
 
-    pub fn encrypt_init(&mut self, mechanism: &Mechanism, key: CK_OBJECT_HANDLE, decrypt: bool) -> Result<()> {
+    pub fn encrypt_init(
+        &mut self,
+        mechanism: &Mechanism,
+        key: CK_OBJECT_HANDLE,
+        decrypt: bool,
+    ) -> Result<()> {
         if self.op.is_some() {
             return Err(Error::OperationActive);
         }
-        mechanism::require(mechanism.kind, if decrypt { CKF_DECRYPT } else { CKF_ENCRYPT })?;
+        mechanism::require(
+            mechanism.kind,
+            if decrypt { CKF_DECRYPT } else { CKF_ENCRYPT },
+        )?;
         let entry = self.key_entry(key)?;
         let op = CipherOp::new(mechanism, &entry, decrypt)?;
-        self.start(if decrypt { Operation::Decrypt(op) } else { Operation::Encrypt(op) })
+        self.start(if decrypt {
+            Operation::Decrypt(op)
+        } else {
+            Operation::Encrypt(op)
+        })
     }
 
     pub fn digest_init(&mut self, mechanism: &Mechanism) -> Result<()> {
@@ -248,7 +294,12 @@ impl Session {
     }
 
     /// Runs the single-part call (`data` given) or the final call of an operation that produces output.
-    pub fn finish(&mut self, kind: OpKind, data: Option<&[u8]>, capacity: Option<usize>) -> Result<Output> {
+    pub fn finish(
+        &mut self,
+        kind: OpKind,
+        data: Option<&[u8]>,
+        capacity: Option<usize>,
+    ) -> Result<Output> {
         if !matches!(&self.pending, Some((k, _)) if *k == kind) {
             self.active(kind)?;
             if let Some(Operation::Sign(op)) = &self.op {
@@ -273,7 +324,9 @@ impl Session {
         match capacity {
             None => Ok(Output::Length(len)),
             Some(room) if room < len => Ok(Output::TooSmall(len)),
-            Some(_) => Ok(Output::Data(self.pending.take().map(|(_, v)| v).unwrap_or_default())),
+            Some(_) => Ok(Output::Data(
+                self.pending.take().map(|(_, v)| v).unwrap_or_default(),
+            )),
         }
     }
 
@@ -290,7 +343,11 @@ impl Session {
     }
 
     /// `C_GenerateKey`.
-    pub fn generate_key(&mut self, mechanism: &Mechanism, template: &Template) -> Result<CK_OBJECT_HANDLE> {
+    pub fn generate_key(
+        &mut self,
+        mechanism: &Mechanism,
+        template: &Template,
+    ) -> Result<CK_OBJECT_HANDLE> {
         mechanism::require(mechanism.kind, CKF_GENERATE)?;
         if mechanism.param != Param::None {
             return Err(Error::MechanismParamInvalid);
@@ -311,7 +368,8 @@ impl Session {
         if mechanism.param != Param::None {
             return Err(Error::MechanismParamInvalid);
         }
-        let (public, private) = keys::generate_key_pair(mechanism.kind, public_template, private_template)?;
+        let (public, private) =
+            keys::generate_key_pair(mechanism.kind, public_template, private_template)?;
         self.check_writable(&public)?;
         self.check_writable(&private)?;
         let handles = self.token.add_all(vec![public, private], self.handle)?;
@@ -319,9 +377,17 @@ impl Session {
     }
 
     /// `C_WrapKey`: wraps the value of an extractable secret key.
-    pub fn wrap_key(&mut self, mechanism: &Mechanism, wrapping: CK_OBJECT_HANDLE, key: CK_OBJECT_HANDLE) -> Result<Vec<u8>> {
+    pub fn wrap_key(
+        &mut self,
+        mechanism: &Mechanism,
+        wrapping: CK_OBJECT_HANDLE,
+        key: CK_OBJECT_HANDLE,
+    ) -> Result<Vec<u8>> {
         mechanism::require(mechanism.kind, CKF_WRAP)?;
-        let wrapping = self.token.entry(wrapping).map_err(|_| Error::WrappingKeyHandleInvalid)?;
+        let wrapping = self
+            .token
+            .entry(wrapping)
+            .map_err(|_| Error::WrappingKeyHandleInvalid)?;
         let target = self.key_entry(key)?;
         if !wrapping.object.flag(CKA_WRAP) {
             return Err(Error::KeyFunctionNotPermitted);
@@ -335,11 +401,16 @@ impl Session {
         if target.object.flag(CKA_WRAP_WITH_TRUSTED) && !wrapping.object.flag(CKA_TRUSTED) {
             return Err(Error::KeyNotWrappable);
         }
-        let value = target.object.attrs.get(&CKA_VALUE).ok_or(Error::UserNotLoggedIn)?;
-        let mut op = CipherOp::with_usage(mechanism, &wrapping, false, CKA_WRAP).map_err(|e| match e {
-            Error::KeyTypeInconsistent => Error::WrappingKeyHandleInvalid,
-            other => other,
-        })?;
+        let value = target
+            .object
+            .attrs
+            .get(&CKA_VALUE)
+            .ok_or(Error::UserNotLoggedIn)?;
+        let mut op =
+            CipherOp::with_usage(mechanism, &wrapping, false, CKA_WRAP).map_err(|e| match e {
+                Error::KeyTypeInconsistent => Error::WrappingKeyHandleInvalid,
+                other => other,
+            })?;
         op.update(value)?;
         op.encrypt()
     }
@@ -353,14 +424,19 @@ impl Session {
         template: &Template,
     ) -> Result<CK_OBJECT_HANDLE> {
         mechanism::require(mechanism.kind, CKF_UNWRAP)?;
-        let unwrapping = self.token.entry(unwrapping).map_err(|_| Error::UnwrappingKeyHandleInvalid)?;
+        let unwrapping = self
+            .token
+            .entry(unwrapping)
+            .map_err(|_| Error::UnwrappingKeyHandleInvalid)?;
         if !unwrapping.object.flag(CKA_UNWRAP) {
             return Err(Error::KeyFunctionNotPermitted);
         }
-        let mut op = CipherOp::with_usage(mechanism, &unwrapping, true, CKA_UNWRAP).map_err(|e| match e {
-            Error::KeyTypeInconsistent => Error::UnwrappingKeyHandleInvalid,
-            other => other,
-        })?;
+        let mut op = CipherOp::with_usage(mechanism, &unwrapping, true, CKA_UNWRAP).map_err(
+            |e| match e {
+                Error::KeyTypeInconsistent => Error::UnwrappingKeyHandleInvalid,
+                other => other,
+            },
+        )?;
         op.update(wrapped)?;
         let value = op.decrypt().map_err(|e| match e {
             Error::EncryptedDataInvalid => Error::WrappedKeyInvalid,
@@ -373,9 +449,19 @@ impl Session {
     }
 
     /// `C_DeriveKey` with `CKM_ECDH1_DERIVE` (no KDF): the shared secret becomes a secret key.
-    pub fn derive_key(&mut self, mechanism: &Mechanism, base: CK_OBJECT_HANDLE, template: &Template) -> Result<CK_OBJECT_HANDLE> {
+    pub fn derive_key(
+        &mut self,
+        mechanism: &Mechanism,
+        base: CK_OBJECT_HANDLE,
+        template: &Template,
+    ) -> Result<CK_OBJECT_HANDLE> {
         mechanism::require(mechanism.kind, CKF_DERIVE)?;
-        let Param::Ecdh { kdf, shared_data, public_data } = &mechanism.param else {
+        let Param::Ecdh {
+            kdf,
+            shared_data,
+            public_data,
+        } = &mechanism.param
+        else {
             return Err(Error::MechanismParamInvalid);
         };
         if *kdf != CKD_NULL || !shared_data.is_empty() {
@@ -395,7 +481,8 @@ impl Session {
         };
         let peer = crate::crypto::der::parse_ec_point(public_data, point_len);
         let secret = key.ecdh(&peer)?;
-        let object = keys::secret_from_value(template, Origin::Derived, &secret, Some(CKK_GENERIC_SECRET))?;
+        let object =
+            keys::secret_from_value(template, Origin::Derived, &secret, Some(CKK_GENERIC_SECRET))?;
         self.check_writable(&object)?;
         self.token.add(object, self.handle)
     }

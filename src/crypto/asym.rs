@@ -136,6 +136,7 @@ pub enum PrivateKey {
     Rsa {
         pair: RsaKeyPair,
         decrypting: PrivateDecryptingKey,
+        pkcs1: Zeroizing<Vec<u8>>,
     },
     Ec {
         curve: Curve,
@@ -176,7 +177,12 @@ impl PrivateKey {
         let pkcs8 = enc::rsa_private_pkcs8(parts)?;
         let pair = RsaKeyPair::from_pkcs8(&pkcs8).map_err(rejected)?;
         let decrypting = PrivateDecryptingKey::from_pkcs8(&pkcs8).map_err(rejected)?;
-        Ok(PrivateKey::Rsa { pair, decrypting })
+        let pkcs1 = enc::rsa_pkcs1_from_pkcs8(&pkcs8)?;
+        Ok(PrivateKey::Rsa {
+            pair,
+            decrypting,
+            pkcs1,
+        })
     }
 
     pub fn ec_from_scalar(curve: Curve, scalar: &[u8]) -> Result<PrivateKey> {
@@ -221,7 +227,15 @@ impl PrivateKey {
         );
         let parts = enc::rsa_parts_from_pkcs8(&pkcs8)?;
         let decrypting = PrivateDecryptingKey::from_pkcs8(&pkcs8).map_err(failed)?;
-        Ok((PrivateKey::Rsa { pair, decrypting }, parts))
+        let pkcs1 = enc::rsa_pkcs1_from_pkcs8(&pkcs8)?;
+        Ok((
+            PrivateKey::Rsa {
+                pair,
+                decrypting,
+                pkcs1,
+            },
+            parts,
+        ))
     }
 
     /// A new EC key; returns it with its private scalar.
@@ -291,12 +305,22 @@ impl PrivateKey {
     /// Signs `input`: a digest, a DigestInfo or (Ed25519) the message, as `scheme` says.
     pub fn sign(&self, scheme: SignScheme, input: &[u8]) -> Result<Vec<u8>> {
         match (self, scheme) {
-            (PrivateKey::Rsa { pair, .. }, SignScheme::RsaPkcs1DigestInfo) => {
-                let (hash, digest) = enc::parse_digest_info(input)?;
-                rsa_sign_digest(pair, pkcs1_encoding(hash)?, hash, digest)
+            (PrivateKey::Rsa { pair, pkcs1, .. }, SignScheme::RsaPkcs1DigestInfo) => {
+                match enc::parse_digest_info(input) {
+                    Ok((hash, digest)) if pkcs1_encoding(hash).is_ok() => {
+                        rsa_sign_digest(pair, pkcs1_encoding(hash)?, hash, digest)
+                    }
+                    _ => crate::abi::engine::rsa_pkcs1_sign_raw(pkcs1, input),
+                }
             }
-            (PrivateKey::Rsa { pair, .. }, SignScheme::RsaPkcs1(hash)) => {
-                rsa_sign_digest(pair, pkcs1_encoding(hash)?, hash, input)
+            (PrivateKey::Rsa { pair, pkcs1, .. }, SignScheme::RsaPkcs1(hash)) => {
+                match pkcs1_encoding(hash) {
+                    Ok(encoding) => rsa_sign_digest(pair, encoding, hash, input),
+                    Err(_) => crate::abi::engine::rsa_pkcs1_sign_raw(
+                        pkcs1,
+                        &enc::digest_info(hash, input)?,
+                    ),
+                }
             }
             (PrivateKey::Rsa { pair, .. }, SignScheme::RsaPss { hash, salt_len }) => {
                 rsa_sign_digest(pair, pss_encoding(hash, salt_len)?, hash, input)

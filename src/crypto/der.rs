@@ -121,6 +121,12 @@ pub fn rsa_parts_from_pkcs8(pkcs8_der: &[u8]) -> Result<RsaParts> {
     })
 }
 
+/// The PKCS#1 `RSAPrivateKey` inside a PKCS#8 `PrivateKeyInfo`.
+pub fn rsa_pkcs1_from_pkcs8(pkcs8_der: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    let info = pkcs8::PrivateKeyInfo::from_der(pkcs8_der).map_err(invalid)?;
+    Ok(Zeroizing::new(info.private_key.to_vec()))
+}
+
 /// The PKCS#1 `RSAPublicKey` of an RSA public key.
 pub fn rsa_public_pkcs1(key: &PublicKey) -> Result<Vec<u8>> {
     let PublicKey::Rsa {

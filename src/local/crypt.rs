@@ -23,7 +23,11 @@ pub struct KdfParams {
 
 impl Default for KdfParams {
     fn default() -> Self {
-        KdfParams { memory_kib: 19 * 1024, iterations: 2, parallelism: 1 }
+        KdfParams {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+            parallelism: 1,
+        }
     }
 }
 
@@ -35,9 +39,18 @@ pub fn new_token_key() -> Result<TokenKey> {
 }
 
 fn derive(pin: &[u8], salt: &[u8], params: KdfParams) -> Result<Zeroizing<[u8; 32]>> {
-    let argon_params = argon2::Params::new(params.memory_kib, params.iterations, params.parallelism, Some(32))
-        .map_err(|_| Error::Device("bad KDF parameters in token store".into()))?;
-    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, argon_params);
+    let argon_params = argon2::Params::new(
+        params.memory_kib,
+        params.iterations,
+        params.parallelism,
+        Some(32),
+    )
+    .map_err(|_| Error::Device("bad KDF parameters in token store".into()))?;
+    let argon = argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon_params,
+    );
     let mut out = Zeroizing::new([0u8; 32]);
     argon
         .hash_password_into(pin, salt, out.as_mut())
@@ -46,7 +59,12 @@ fn derive(pin: &[u8], salt: &[u8], params: KdfParams) -> Result<Zeroizing<[u8; 3
 }
 
 /// Wraps the token key under a key derived from `pin`. `context` binds the record to its token and role.
-pub fn wrap_token_key(key: &TokenKey, pin: &[u8], params: KdfParams, context: &[u8]) -> Result<Vec<u8>> {
+pub fn wrap_token_key(
+    key: &TokenKey,
+    pin: &[u8],
+    params: KdfParams,
+    context: &[u8],
+) -> Result<Vec<u8>> {
     let salt = random_vec(SALT_LEN)?;
     let nonce = random_vec(symmetric::GCM_IV_LEN)?;
     let kek = derive(pin, &salt, params)?;
@@ -57,7 +75,12 @@ pub fn wrap_token_key(key: &TokenKey, pin: &[u8], params: KdfParams, context: &[
     record.extend_from_slice(&salt);
     record.extend_from_slice(&nonce);
     let aad = [b"cryptera-token-key-v1".as_slice(), context].concat();
-    record.extend_from_slice(&symmetric::gcm_encrypt(kek.as_ref(), &nonce, &aad, key.as_ref())?);
+    record.extend_from_slice(&symmetric::gcm_encrypt(
+        kek.as_ref(),
+        &nonce,
+        &aad,
+        key.as_ref(),
+    )?);
     Ok(record)
 }
 
@@ -65,11 +88,18 @@ pub fn wrap_token_key(key: &TokenKey, pin: &[u8], params: KdfParams, context: &[
 pub fn unwrap_token_key(record: &[u8], pin: &[u8], context: &[u8]) -> Result<Option<TokenKey>> {
     let corrupt = || Error::Device("corrupt PIN record".into());
     let header = 1 + 12 + SALT_LEN + symmetric::GCM_IV_LEN;
-    if record.len() != header + TOKEN_KEY_LEN + symmetric::GCM_TAG_LEN || record[0] != WRAP_VERSION {
+    if record.len() != header + TOKEN_KEY_LEN + symmetric::GCM_TAG_LEN || record[0] != WRAP_VERSION
+    {
         return Err(corrupt());
     }
-    let word = |at: usize| u32::from_le_bytes([record[at], record[at + 1], record[at + 2], record[at + 3]]);
-    let params = KdfParams { memory_kib: word(1), iterations: word(5), parallelism: word(9) };
+    let word = |at: usize| {
+        u32::from_le_bytes([record[at], record[at + 1], record[at + 2], record[at + 3]])
+    };
+    let params = KdfParams {
+        memory_kib: word(1),
+        iterations: word(5),
+        parallelism: word(9),
+    };
     let salt = &record[13..13 + SALT_LEN];
     let nonce = &record[13 + SALT_LEN..header];
     let kek = derive(pin, salt, params)?;
@@ -90,13 +120,20 @@ pub fn seal(key: &TokenKey, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>> {
     let nonce = random_vec(symmetric::GCM_IV_LEN)?;
     let mut out = vec![SEAL_VERSION];
     out.extend_from_slice(&nonce);
-    out.extend_from_slice(&symmetric::gcm_encrypt(key.as_ref(), &nonce, aad, plaintext)?);
+    out.extend_from_slice(&symmetric::gcm_encrypt(
+        key.as_ref(),
+        &nonce,
+        aad,
+        plaintext,
+    )?);
     Ok(out)
 }
 
 pub fn open(key: &TokenKey, sealed: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
     let tampered = || Error::Device("object record fails authentication".into());
-    if sealed.len() < 1 + symmetric::GCM_IV_LEN + symmetric::GCM_TAG_LEN || sealed[0] != SEAL_VERSION {
+    if sealed.len() < 1 + symmetric::GCM_IV_LEN + symmetric::GCM_TAG_LEN
+        || sealed[0] != SEAL_VERSION
+    {
         return Err(tampered());
     }
     let (nonce, body) = sealed[1..].split_at(symmetric::GCM_IV_LEN);
@@ -108,24 +145,37 @@ mod tests {
     use super::*;
 
     fn fast() -> KdfParams {
-        KdfParams { memory_kib: 64, iterations: 1, parallelism: 1 }
+        KdfParams {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        }
     }
 
     #[test]
     fn wrap_unwrap_and_wrong_pin() {
         let key = new_token_key().expect("key");
         let record = wrap_token_key(&key, b"1234", fast(), b"ctx").expect("wrap");
-        let back = unwrap_token_key(&record, b"1234", b"ctx").expect("unwrap").expect("right pin");
+        let back = unwrap_token_key(&record, b"1234", b"ctx")
+            .expect("unwrap")
+            .expect("right pin");
         assert_eq!(back.as_ref(), key.as_ref());
-        assert!(unwrap_token_key(&record, b"4321", b"ctx").expect("unwrap").is_none());
-        assert!(unwrap_token_key(&record, b"1234", b"other").expect("unwrap").is_none());
+        assert!(unwrap_token_key(&record, b"4321", b"ctx")
+            .expect("unwrap")
+            .is_none());
+        assert!(unwrap_token_key(&record, b"1234", b"other")
+            .expect("unwrap")
+            .is_none());
     }
 
     #[test]
     fn sealed_records_are_bound() {
         let key = new_token_key().expect("key");
         let sealed = seal(&key, b"secret", b"object-1").expect("seal");
-        assert_eq!(open(&key, &sealed, b"object-1").expect("open").as_slice(), b"secret");
+        assert_eq!(
+            open(&key, &sealed, b"object-1").expect("open").as_slice(),
+            b"secret"
+        );
         assert!(open(&key, &sealed, b"object-2").is_err());
         let mut edited = sealed.clone();
         edited[20] ^= 1;

@@ -56,21 +56,35 @@ impl Store {
         })?;
         let mut store = Store::open(path)?;
         store.conn.execute_batch(SCHEMA)?;
-        let tx = store.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute("INSERT INTO meta VALUES ('format', ?1)", params![FORMAT_VERSION.to_le_bytes().to_vec()])?;
+        let tx = store
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO meta VALUES ('format', ?1)",
+            params![FORMAT_VERSION.to_le_bytes().to_vec()],
+        )?;
         for (name, value) in meta {
-            tx.execute("INSERT OR REPLACE INTO meta VALUES (?1, ?2)", params![name, value])?;
+            tx.execute(
+                "INSERT OR REPLACE INTO meta VALUES (?1, ?2)",
+                params![name, value],
+            )?;
         }
         tx.commit()?;
         Ok(store)
     }
 
     pub fn open(path: &Path) -> Result<Store> {
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-            .map_err(|e| Error::TokenNotRecognized(format!("{}: {e}", path.display())))?;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| Error::TokenNotRecognized(format!("{}: {e}", path.display())))?;
         configure(&conn)?;
         conn.execute_batch(SCHEMA)?;
-        Ok(Store { conn, path: path.to_path_buf() })
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -79,11 +93,20 @@ impl Store {
 
     /// Changes whenever another connection commits: the cheap check behind the object cache.
     pub fn data_version(&self) -> Result<i64> {
-        Ok(self.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?)
+        Ok(self
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))?)
     }
 
     pub fn meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.conn.query_row("SELECT value FROM meta WHERE name = ?1", params![name], |r| r.get(0)).optional()?)
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE name = ?1",
+                params![name],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     pub fn meta_u32(&self, name: &str) -> Result<u32> {
@@ -96,10 +119,15 @@ impl Store {
 
     /// Writes metadata entries (`None` deletes) in one transaction.
     pub fn set_meta(&mut self, entries: &[(&str, Option<Vec<u8>>)]) -> Result<()> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         for (name, value) in entries {
             match value {
-                Some(value) => tx.execute("INSERT OR REPLACE INTO meta VALUES (?1, ?2)", params![name, value])?,
+                Some(value) => tx.execute(
+                    "INSERT OR REPLACE INTO meta VALUES (?1, ?2)",
+                    params![name, value],
+                )?,
                 None => tx.execute("DELETE FROM meta WHERE name = ?1", params![name])?,
             };
         }
@@ -109,23 +137,39 @@ impl Store {
 
     /// Adds `delta` to a counter and returns the new value, atomically across processes.
     pub fn bump_counter(&mut self, name: &str, reset: bool) -> Result<u32> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let current: u32 = tx
-            .query_row("SELECT value FROM meta WHERE name = ?1", params![name], |r| r.get::<_, Vec<u8>>(0))
+            .query_row(
+                "SELECT value FROM meta WHERE name = ?1",
+                params![name],
+                |r| r.get::<_, Vec<u8>>(0),
+            )
             .optional()?
             .and_then(|v| v.try_into().ok())
             .map(u32::from_le_bytes)
             .unwrap_or(0);
         let next = if reset { 0 } else { current.saturating_add(1) };
-        tx.execute("INSERT OR REPLACE INTO meta VALUES (?1, ?2)", params![name, next.to_le_bytes().to_vec()])?;
+        tx.execute(
+            "INSERT OR REPLACE INTO meta VALUES (?1, ?2)",
+            params![name, next.to_le_bytes().to_vec()],
+        )?;
         tx.commit()?;
         Ok(next)
     }
 
     pub fn rows(&self) -> Result<Vec<Row>> {
-        let mut stmt = self.conn.prepare_cached("SELECT uid, private, public, sealed FROM objects")?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT uid, private, public, sealed FROM objects")?;
         let rows = stmt.query_map([], |r| {
-            Ok(Row { uid: r.get(0)?, private: r.get::<_, i64>(1)? != 0, public: r.get(2)?, sealed: r.get(3)? })
+            Ok(Row {
+                uid: r.get(0)?,
+                private: r.get::<_, i64>(1)? != 0,
+                public: r.get(2)?,
+                sealed: r.get(3)?,
+            })
         })?;
         Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
     }
@@ -140,7 +184,9 @@ impl Store {
 
     /// Replaces several rows in one transaction (re-sealing after a token key change, key pairs).
     pub fn put_all(&mut self, rows: &[Row]) -> Result<()> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         for row in rows {
             tx.execute(
                 "INSERT OR REPLACE INTO objects (uid, private, public, sealed) VALUES (?1, ?2, ?3, ?4)",
@@ -152,16 +198,24 @@ impl Store {
     }
 
     pub fn delete(&mut self, uid: i64) -> Result<bool> {
-        Ok(self.conn.execute("DELETE FROM objects WHERE uid = ?1", params![uid])? > 0)
+        Ok(self
+            .conn
+            .execute("DELETE FROM objects WHERE uid = ?1", params![uid])?
+            > 0)
     }
 
     /// Removes every object and replaces the metadata: `C_InitToken` on an existing token.
     pub fn reset(&mut self, meta: &[(&str, Option<Vec<u8>>)]) -> Result<()> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute("DELETE FROM objects", [])?;
         for (name, value) in meta {
             match value {
-                Some(value) => tx.execute("INSERT OR REPLACE INTO meta VALUES (?1, ?2)", params![name, value])?,
+                Some(value) => tx.execute(
+                    "INSERT OR REPLACE INTO meta VALUES (?1, ?2)",
+                    params![name, value],
+                )?,
                 None => tx.execute("DELETE FROM meta WHERE name = ?1", params![name])?,
             };
         }
@@ -176,7 +230,9 @@ pub fn create_private_dir(dir: &Path) -> Result<()> {
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).map_err(|e| Error::Device(format!("cannot create {}: {e}", dir.display())))
+    builder
+        .create(dir)
+        .map_err(|e| Error::Device(format!("cannot create {}: {e}", dir.display())))
 }
 
 fn set_private_mode(options: &mut std::fs::OpenOptions) {

@@ -17,16 +17,35 @@ pub struct Mechanism {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Param {
     None,
-    Pss { hash: CK_MECHANISM_TYPE, mgf: CK_RSA_PKCS_MGF_TYPE, salt_len: usize },
-    Oaep { hash: CK_MECHANISM_TYPE, mgf: CK_RSA_PKCS_MGF_TYPE, label: Vec<u8> },
-    Gcm { iv: Vec<u8>, aad: Vec<u8>, tag_bits: usize },
+    Pss {
+        hash: CK_MECHANISM_TYPE,
+        mgf: CK_RSA_PKCS_MGF_TYPE,
+        salt_len: usize,
+    },
+    Oaep {
+        hash: CK_MECHANISM_TYPE,
+        mgf: CK_RSA_PKCS_MGF_TYPE,
+        label: Vec<u8>,
+    },
+    Gcm {
+        iv: Vec<u8>,
+        aad: Vec<u8>,
+        tag_bits: usize,
+    },
     Iv(Vec<u8>),
-    Ecdh { kdf: CK_EC_KDF_TYPE, shared_data: Vec<u8>, public_data: Vec<u8> },
+    Ecdh {
+        kdf: CK_EC_KDF_TYPE,
+        shared_data: Vec<u8>,
+        public_data: Vec<u8>,
+    },
 }
 
 impl Mechanism {
     pub fn new(kind: CK_MECHANISM_TYPE) -> Mechanism {
-        Mechanism { kind, param: Param::None }
+        Mechanism {
+            kind,
+            param: Param::None,
+        }
     }
 }
 
@@ -42,7 +61,12 @@ const EC_FLAGS: CK_FLAGS = CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS;
 /// Every mechanism the module offers: (type, (min, max) key size, flags).
 pub static MECHANISMS: &[(CK_MECHANISM_TYPE, (CK_ULONG, CK_ULONG), CK_FLAGS)] = &[
     (CKM_RSA_PKCS_KEY_PAIR_GEN, RSA_BITS, CKF_GENERATE_KEY_PAIR),
-    (CKM_RSA_PKCS, RSA_BITS, SIGN | CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP),
+    (
+        CKM_RSA_PKCS,
+        RSA_BITS,
+        SIGN | CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP,
+    ),
+    (CKM_SHA1_RSA_PKCS, RSA_BITS, SIGN),
     (CKM_SHA256_RSA_PKCS, RSA_BITS, SIGN),
     (CKM_SHA384_RSA_PKCS, RSA_BITS, SIGN),
     (CKM_SHA512_RSA_PKCS, RSA_BITS, SIGN),
@@ -50,8 +74,16 @@ pub static MECHANISMS: &[(CK_MECHANISM_TYPE, (CK_ULONG, CK_ULONG), CK_FLAGS)] = 
     (CKM_SHA256_RSA_PKCS_PSS, RSA_BITS, SIGN),
     (CKM_SHA384_RSA_PKCS_PSS, RSA_BITS, SIGN),
     (CKM_SHA512_RSA_PKCS_PSS, RSA_BITS, SIGN),
-    (CKM_RSA_PKCS_OAEP, RSA_BITS, CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP),
-    (CKM_EC_KEY_PAIR_GEN, EC_BITS, CKF_GENERATE_KEY_PAIR | EC_FLAGS),
+    (
+        CKM_RSA_PKCS_OAEP,
+        RSA_BITS,
+        CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP,
+    ),
+    (
+        CKM_EC_KEY_PAIR_GEN,
+        EC_BITS,
+        CKF_GENERATE_KEY_PAIR | EC_FLAGS,
+    ),
     (CKM_ECDSA, EC_BITS, SIGN | EC_FLAGS),
     (CKM_ECDSA_SHA1, EC_BITS, SIGN | EC_FLAGS),
     (CKM_ECDSA_SHA224, EC_BITS, SIGN | EC_FLAGS),
@@ -68,7 +100,11 @@ pub static MECHANISMS: &[(CK_MECHANISM_TYPE, (CK_ULONG, CK_ULONG), CK_FLAGS)] = 
     (CKM_SHA512, NONE, CKF_DIGEST),
     (CKM_AES_KEY_GEN, AES_BYTES, CKF_GENERATE),
     (CKM_AES_GCM, AES_BYTES, CKF_ENCRYPT | CKF_DECRYPT),
-    (CKM_AES_CBC_PAD, AES_BYTES, CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP),
+    (
+        CKM_AES_CBC_PAD,
+        AES_BYTES,
+        CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP,
+    ),
     (CKM_AES_KEY_WRAP, AES_BYTES, CKF_WRAP | CKF_UNWRAP),
     (CKM_AES_KEY_WRAP_PAD, AES_BYTES, CKF_WRAP | CKF_UNWRAP),
     (CKM_GENERIC_SECRET_KEY_GEN, SECRET_BYTES, CKF_GENERATE),
@@ -85,7 +121,11 @@ pub fn info(kind: CK_MECHANISM_TYPE) -> Result<CK_MECHANISM_INFO> {
     MECHANISMS
         .iter()
         .find(|(m, _, _)| *m == kind)
-        .map(|(_, (min, max), flags)| CK_MECHANISM_INFO { ulMinKeySize: *min, ulMaxKeySize: *max, flags: *flags })
+        .map(|(_, (min, max), flags)| CK_MECHANISM_INFO {
+            ulMinKeySize: *min,
+            ulMaxKeySize: *max,
+            flags: *flags,
+        })
         .ok_or(Error::MechanismInvalid)
 }
 

@@ -6,7 +6,7 @@ use super::{hash_of, mgf_of, Mechanism, Param};
 use crate::attr::AttrMapExt;
 use crate::crypto::asym::{PrivateKey, PublicKey, RsaCipher, SignScheme};
 use crate::crypto::symmetric::{self, Hmac};
-use crate::crypto::{Hasher, HashAlg};
+use crate::crypto::{HashAlg, Hasher};
 use crate::error::{Error, Result};
 use crate::object::{keys, Object};
 use crate::token::Entry;
@@ -57,7 +57,12 @@ fn check_key(object: &Object, kind: CK_MECHANISM_TYPE, usage: CK_ATTRIBUTE_TYPE)
 }
 
 fn pss_salt(mechanism: &Mechanism, expected_hash: Option<HashAlg>) -> Result<(HashAlg, usize)> {
-    let Param::Pss { hash, mgf, salt_len } = mechanism.param else {
+    let Param::Pss {
+        hash,
+        mgf,
+        salt_len,
+    } = mechanism.param
+    else {
         return Err(Error::MechanismParamInvalid);
     };
     let hash = hash_of(hash).ok_or(Error::MechanismParamInvalid)?;
@@ -68,17 +73,41 @@ fn pss_salt(mechanism: &Mechanism, expected_hash: Option<HashAlg>) -> Result<(Ha
 }
 
 /// The scheme and input handling of an asymmetric signing mechanism.
-fn asym_scheme(mechanism: &Mechanism, key_type: CK_KEY_TYPE) -> Result<(SignScheme, Input, Option<usize>)> {
+fn asym_scheme(
+    mechanism: &Mechanism,
+    key_type: CK_KEY_TYPE,
+) -> Result<(SignScheme, Input, Option<usize>)> {
     let hashed = |h: HashAlg| Input::Hash(h.hasher());
     let buffer = || Input::Buffer(Zeroizing::new(Vec::new()));
     let (scheme, input, max) = match (mechanism.kind, key_type) {
         (CKM_RSA_PKCS, CKK_RSA) => (SignScheme::RsaPkcs1DigestInfo, buffer(), Some(1024)),
-        (CKM_SHA256_RSA_PKCS, CKK_RSA) => (SignScheme::RsaPkcs1(HashAlg::Sha256), hashed(HashAlg::Sha256), None),
-        (CKM_SHA384_RSA_PKCS, CKK_RSA) => (SignScheme::RsaPkcs1(HashAlg::Sha384), hashed(HashAlg::Sha384), None),
-        (CKM_SHA512_RSA_PKCS, CKK_RSA) => (SignScheme::RsaPkcs1(HashAlg::Sha512), hashed(HashAlg::Sha512), None),
+        (CKM_SHA1_RSA_PKCS, CKK_RSA) => (
+            SignScheme::RsaPkcs1(HashAlg::Sha1),
+            hashed(HashAlg::Sha1),
+            None,
+        ),
+        (CKM_SHA256_RSA_PKCS, CKK_RSA) => (
+            SignScheme::RsaPkcs1(HashAlg::Sha256),
+            hashed(HashAlg::Sha256),
+            None,
+        ),
+        (CKM_SHA384_RSA_PKCS, CKK_RSA) => (
+            SignScheme::RsaPkcs1(HashAlg::Sha384),
+            hashed(HashAlg::Sha384),
+            None,
+        ),
+        (CKM_SHA512_RSA_PKCS, CKK_RSA) => (
+            SignScheme::RsaPkcs1(HashAlg::Sha512),
+            hashed(HashAlg::Sha512),
+            None,
+        ),
         (CKM_RSA_PKCS_PSS, CKK_RSA) => {
             let (hash, salt_len) = pss_salt(mechanism, None)?;
-            (SignScheme::RsaPss { hash, salt_len }, buffer(), Some(hash.len()))
+            (
+                SignScheme::RsaPss { hash, salt_len },
+                buffer(),
+                Some(hash.len()),
+            )
         }
         (CKM_SHA256_RSA_PKCS_PSS | CKM_SHA384_RSA_PKCS_PSS | CKM_SHA512_RSA_PKCS_PSS, CKK_RSA) => {
             let hash = match mechanism.kind {
@@ -97,9 +126,21 @@ fn asym_scheme(mechanism: &Mechanism, key_type: CK_KEY_TYPE) -> Result<(SignSche
         (CKM_ECDSA_SHA512, CKK_EC) => (SignScheme::Ecdsa, hashed(HashAlg::Sha512), None),
         (CKM_EDDSA, CKK_EC_EDWARDS) => (SignScheme::Ed25519, buffer(), None),
         (
-            CKM_RSA_PKCS | CKM_SHA256_RSA_PKCS | CKM_SHA384_RSA_PKCS | CKM_SHA512_RSA_PKCS | CKM_RSA_PKCS_PSS
-            | CKM_SHA256_RSA_PKCS_PSS | CKM_SHA384_RSA_PKCS_PSS | CKM_SHA512_RSA_PKCS_PSS | CKM_ECDSA
-            | CKM_ECDSA_SHA1 | CKM_ECDSA_SHA224 | CKM_ECDSA_SHA256 | CKM_ECDSA_SHA384 | CKM_ECDSA_SHA512
+            CKM_RSA_PKCS
+            | CKM_SHA1_RSA_PKCS
+            | CKM_SHA256_RSA_PKCS
+            | CKM_SHA384_RSA_PKCS
+            | CKM_SHA512_RSA_PKCS
+            | CKM_RSA_PKCS_PSS
+            | CKM_SHA256_RSA_PKCS_PSS
+            | CKM_SHA384_RSA_PKCS_PSS
+            | CKM_SHA512_RSA_PKCS_PSS
+            | CKM_ECDSA
+            | CKM_ECDSA_SHA1
+            | CKM_ECDSA_SHA224
+            | CKM_ECDSA_SHA256
+            | CKM_ECDSA_SHA384
+            | CKM_ECDSA_SHA512
             | CKM_EDDSA,
             _,
         ) => return Err(Error::KeyTypeInconsistent),
@@ -136,10 +177,19 @@ impl SignOp {
             }
             check_key(object, mechanism.kind, usage)?;
             let mac = Hmac::new(hash, secret_value(object)?);
-            return Ok(SignOp { key: SignKey::Secret, input: Input::Mac(mac), max_input: None, needs_context_login: false });
+            return Ok(SignOp {
+                key: SignKey::Secret,
+                input: Input::Mac(mac),
+                max_input: None,
+                needs_context_login: false,
+            });
         }
         let (scheme, input, max_input) = asym_scheme(mechanism, key_type)?;
-        let expected_class = if verify { CKO_PUBLIC_KEY } else { CKO_PRIVATE_KEY };
+        let expected_class = if verify {
+            CKO_PUBLIC_KEY
+        } else {
+            CKO_PRIVATE_KEY
+        };
         if object.class() != expected_class {
             return Err(Error::KeyTypeInconsistent);
         }
@@ -147,10 +197,18 @@ impl SignOp {
         let key = if verify {
             SignKey::Public(keys::public_key(object)?, scheme)
         } else {
-            SignKey::Private(entry.private_key().map_err(|_| Error::UserNotLoggedIn)?, scheme)
+            SignKey::Private(
+                entry.private_key().map_err(|_| Error::UserNotLoggedIn)?,
+                scheme,
+            )
         };
         let needs_context_login = !verify && object.attrs.flag(CKA_ALWAYS_AUTHENTICATE);
-        Ok(SignOp { key, input, max_input, needs_context_login })
+        Ok(SignOp {
+            key,
+            input,
+            max_input,
+            needs_context_login,
+        })
     }
 
     pub fn update(&mut self, data: &[u8]) -> Result<()> {
@@ -206,7 +264,11 @@ impl DigestOp {
         if mechanism.param != Param::None {
             return Err(Error::MechanismParamInvalid);
         }
-        Ok(DigestOp(hash_of(mechanism.kind).ok_or(Error::MechanismInvalid)?.hasher()))
+        Ok(DigestOp(
+            hash_of(mechanism.kind)
+                .ok_or(Error::MechanismInvalid)?
+                .hasher(),
+        ))
     }
 
     pub fn update(&mut self, data: &[u8]) {
@@ -249,7 +311,12 @@ impl CipherOp {
     }
 
     /// Builds the operation without checking usage flags (wrap and unwrap check their own).
-    pub fn with_usage(mechanism: &Mechanism, entry: &Entry, decrypt: bool, _usage: CK_ATTRIBUTE_TYPE) -> Result<CipherOp> {
+    pub fn with_usage(
+        mechanism: &Mechanism,
+        entry: &Entry,
+        decrypt: bool,
+        _usage: CK_ATTRIBUTE_TYPE,
+    ) -> Result<CipherOp> {
         let object = &entry.object;
         let key_type = object.key_type().ok_or(Error::KeyTypeInconsistent)?;
         let key = match (mechanism.kind, key_type) {
@@ -287,12 +354,18 @@ impl CipherOp {
                     CipherKey::RsaPublic(keys::public_key(object)?)
                 }
             }
-            (CKM_AES_GCM | CKM_AES_CBC_PAD | CKM_AES_KEY_WRAP | CKM_AES_KEY_WRAP_PAD | CKM_RSA_PKCS | CKM_RSA_PKCS_OAEP, _) => {
-                return Err(Error::KeyTypeInconsistent)
-            }
+            (
+                CKM_AES_GCM | CKM_AES_CBC_PAD | CKM_AES_KEY_WRAP | CKM_AES_KEY_WRAP_PAD
+                | CKM_RSA_PKCS | CKM_RSA_PKCS_OAEP,
+                _,
+            ) => return Err(Error::KeyTypeInconsistent),
             _ => return Err(Error::MechanismInvalid),
         };
-        Ok(CipherOp { mechanism: mechanism.clone(), key, input: Zeroizing::new(Vec::new()) })
+        Ok(CipherOp {
+            mechanism: mechanism.clone(),
+            key,
+            input: Zeroizing::new(Vec::new()),
+        })
     }
 
     pub fn update(&mut self, data: &[u8]) -> Result<()> {
@@ -307,7 +380,14 @@ impl CipherOp {
         match &self.mechanism.param {
             Param::Oaep { hash, label, .. } => {
                 let hash = hash_of(*hash).ok_or(Error::MechanismParamInvalid)?;
-                Ok((RsaCipher::Oaep(hash), if label.is_empty() { None } else { Some(label.as_slice()) }))
+                Ok((
+                    RsaCipher::Oaep(hash),
+                    if label.is_empty() {
+                        None
+                    } else {
+                        Some(label.as_slice())
+                    },
+                ))
             }
             _ => Ok((RsaCipher::Pkcs1, None)),
         }
@@ -315,8 +395,12 @@ impl CipherOp {
 
     pub fn encrypt(self) -> Result<Vec<u8>> {
         match (&self.key, &self.mechanism.param) {
-            (CipherKey::Secret(key), Param::Gcm { iv, aad, .. }) => symmetric::gcm_encrypt(key, iv, aad, &self.input),
-            (CipherKey::Secret(key), Param::Iv(iv)) => symmetric::cbc_pad_encrypt(key, iv, &self.input),
+            (CipherKey::Secret(key), Param::Gcm { iv, aad, .. }) => {
+                symmetric::gcm_encrypt(key, iv, aad, &self.input)
+            }
+            (CipherKey::Secret(key), Param::Iv(iv)) => {
+                symmetric::cbc_pad_encrypt(key, iv, &self.input)
+            }
             (CipherKey::Secret(key), Param::None) if self.mechanism.kind == CKM_AES_KEY_WRAP => {
                 symmetric::key_wrap(key, &self.input)
             }
@@ -331,8 +415,12 @@ impl CipherOp {
 
     pub fn decrypt(self) -> Result<Zeroizing<Vec<u8>>> {
         match (&self.key, &self.mechanism.param) {
-            (CipherKey::Secret(key), Param::Gcm { iv, aad, .. }) => symmetric::gcm_decrypt(key, iv, aad, &self.input),
-            (CipherKey::Secret(key), Param::Iv(iv)) => symmetric::cbc_pad_decrypt(key, iv, &self.input),
+            (CipherKey::Secret(key), Param::Gcm { iv, aad, .. }) => {
+                symmetric::gcm_decrypt(key, iv, aad, &self.input)
+            }
+            (CipherKey::Secret(key), Param::Iv(iv)) => {
+                symmetric::cbc_pad_decrypt(key, iv, &self.input)
+            }
             (CipherKey::Secret(key), Param::None) if self.mechanism.kind == CKM_AES_KEY_WRAP => {
                 symmetric::key_unwrap(key, &self.input)
             }

@@ -11,7 +11,10 @@ use cryptoki_sys::*;
 use zeroize::Zeroizing;
 
 fn required(attrs: &AttrMap, attr: CK_ATTRIBUTE_TYPE) -> Result<&[u8]> {
-    attrs.bytes(attr).filter(|v| !v.is_empty()).ok_or(Error::TemplateIncomplete)
+    attrs
+        .bytes(attr)
+        .filter(|v| !v.is_empty())
+        .ok_or(Error::TemplateIncomplete)
 }
 
 fn secret(attrs: &AttrMap, attr: CK_ATTRIBUTE_TYPE) -> Result<Zeroizing<Vec<u8>>> {
@@ -37,7 +40,9 @@ pub fn private_key(object: &Object) -> Result<PrivateKey> {
             coefficient: secret(attrs, CKA_COEFFICIENT)?,
         }),
         Some(CKK_EC) => match curve_of(attrs)? {
-            EcParams::Weierstrass(curve) => PrivateKey::ec_from_scalar(curve, required(attrs, CKA_VALUE)?),
+            EcParams::Weierstrass(curve) => {
+                PrivateKey::ec_from_scalar(curve, required(attrs, CKA_VALUE)?)
+            }
             EcParams::Ed25519 => Err(Error::TemplateInconsistent),
         },
         Some(CKK_EC_EDWARDS) => match curve_of(attrs)? {
@@ -81,15 +86,24 @@ fn strip_zeros(bytes: &[u8]) -> Vec<u8> {
 fn public_material(key: &PublicKey, on_private: bool) -> Result<AttrMap> {
     let mut attrs = AttrMap::new();
     match key {
-        PublicKey::Rsa { modulus, public_exponent } => {
+        PublicKey::Rsa {
+            modulus,
+            public_exponent,
+        } => {
             attrs.insert(CKA_MODULUS, modulus.clone());
             attrs.insert(CKA_PUBLIC_EXPONENT, public_exponent.clone());
             if !on_private {
-                attrs.insert(CKA_MODULUS_BITS, ulong_value((modulus.len() * 8) as CK_ULONG));
+                attrs.insert(
+                    CKA_MODULUS_BITS,
+                    ulong_value((modulus.len() * 8) as CK_ULONG),
+                );
             }
         }
         PublicKey::Ec { curve, point } => {
-            attrs.insert(CKA_EC_PARAMS, enc::encode_ec_params(EcParams::Weierstrass(*curve)));
+            attrs.insert(
+                CKA_EC_PARAMS,
+                enc::encode_ec_params(EcParams::Weierstrass(*curve)),
+            );
             attrs.insert(CKA_EC_POINT, enc::encode_ec_point(point)?);
         }
         PublicKey::Ed25519 { point } => {
@@ -112,7 +126,9 @@ fn private_material(key: &PrivateKey, rsa: Option<&RsaParts>) -> Result<AttrMap>
             attrs.insert(CKA_EXPONENT_2, parts.exponent_2.to_vec());
             attrs.insert(CKA_COEFFICIENT, parts.coefficient.to_vec());
         }
-        (PrivateKey::Rsa { .. }, None) => return Err(Error::General("RSA components missing".into())),
+        (PrivateKey::Rsa { .. }, None) => {
+            return Err(Error::General("RSA components missing".into()))
+        }
         _ => {
             attrs.insert(CKA_VALUE, key.secret_value()?.to_vec());
         }
@@ -138,8 +154,12 @@ pub fn create(template: &Template) -> Result<Object> {
             let fields = enc::certificate_fields(&value)?;
             attrs.entry(CKA_SUBJECT).or_insert(fields.subject);
             attrs.entry(CKA_ISSUER).or_insert(fields.issuer);
-            attrs.entry(CKA_SERIAL_NUMBER).or_insert(fields.serial_number);
-            attrs.entry(CKA_PUBLIC_KEY_INFO).or_insert(fields.public_key_info);
+            attrs
+                .entry(CKA_SERIAL_NUMBER)
+                .or_insert(fields.serial_number);
+            attrs
+                .entry(CKA_PUBLIC_KEY_INFO)
+                .or_insert(fields.public_key_info);
             attrs.insert(CKA_CHECK_VALUE, HashAlg::Sha1.hash(&value)[..3].to_vec());
         }
         CKO_PUBLIC_KEY => {
@@ -203,7 +223,9 @@ pub fn generate_key_pair(
 ) -> Result<(Object, Object)> {
     let (key_type, key, rsa_parts) = match mechanism {
         CKM_RSA_PKCS_KEY_PAIR_GEN => {
-            let bits = public_template.ulong(CKA_MODULUS_BITS)?.ok_or(Error::TemplateIncomplete)?;
+            let bits = public_template
+                .ulong(CKA_MODULUS_BITS)?
+                .ok_or(Error::TemplateIncomplete)?;
             if let Some(exponent) = public_template.get(CKA_PUBLIC_EXPONENT) {
                 if strip_zeros(exponent) != [0x01, 0x00, 0x01] {
                     return Err(Error::TemplateInconsistent);
@@ -218,7 +240,9 @@ pub fn generate_key_pair(
                 .or(private_template.get(CKA_EC_PARAMS))
                 .ok_or(Error::TemplateIncomplete)?;
             match (mechanism, enc::parse_ec_params(params)?) {
-                (CKM_EC_KEY_PAIR_GEN, EcParams::Weierstrass(curve)) => (CKK_EC, PrivateKey::generate_ec(curve)?, None),
+                (CKM_EC_KEY_PAIR_GEN, EcParams::Weierstrass(curve)) => {
+                    (CKK_EC, PrivateKey::generate_ec(curve)?, None)
+                }
                 (CKM_EC_EDWARDS_KEY_PAIR_GEN, EcParams::Ed25519) => {
                     (CKK_EC_EDWARDS, PrivateKey::generate_ed25519()?, None)
                 }
@@ -228,7 +252,12 @@ pub fn generate_key_pair(
         _ => return Err(Error::MechanismInvalid),
     };
     let mut public_given = public_template.clone();
-    public_given.0.retain(|(attr, _)| !matches!(*attr, CKA_MODULUS_BITS | CKA_PUBLIC_EXPONENT | CKA_EC_PARAMS));
+    public_given.0.retain(|(attr, _)| {
+        !matches!(
+            *attr,
+            CKA_MODULUS_BITS | CKA_PUBLIC_EXPONENT | CKA_EC_PARAMS
+        )
+    });
     let mut private_given = private_template.clone();
     private_given.0.retain(|(attr, _)| *attr != CKA_EC_PARAMS);
     let (_, public_type) = class_and_type(&public_given, Some(CKO_PUBLIC_KEY), Some(key_type))?;
@@ -257,7 +286,9 @@ pub fn generate_secret(mechanism: CK_MECHANISM_TYPE, template: &Template) -> Res
         CKM_GENERIC_SECRET_KEY_GEN => CKK_GENERIC_SECRET,
         _ => return Err(Error::MechanismInvalid),
     };
-    let len = template.ulong(CKA_VALUE_LEN)?.ok_or(Error::TemplateIncomplete)? as usize;
+    let len = template
+        .ulong(CKA_VALUE_LEN)?
+        .ok_or(Error::TemplateIncomplete)? as usize;
     let valid = match key_type {
         CKK_AES => matches!(len, 16 | 24 | 32),
         _ => (1..=512).contains(&len),
@@ -272,15 +303,30 @@ pub fn generate_secret(mechanism: CK_MECHANISM_TYPE, template: &Template) -> Res
     let mut material = AttrMap::new();
     material.insert(CKA_VALUE, value.to_vec());
     complete_secret(&mut material, Some(key_type), &value)?;
-    build(CKO_SECRET_KEY, key_type_given, &given, Origin::Generated(mechanism), material)
+    build(
+        CKO_SECRET_KEY,
+        key_type_given,
+        &given,
+        Origin::Generated(mechanism),
+        material,
+    )
 }
 
 /// A secret key object holding `value`, made by unwrapping or derivation.
-pub fn secret_from_value(template: &Template, origin: Origin, value: &[u8], default_type: Option<CK_KEY_TYPE>) -> Result<Object> {
+pub fn secret_from_value(
+    template: &Template,
+    origin: Origin,
+    value: &[u8],
+    default_type: Option<CK_KEY_TYPE>,
+) -> Result<Object> {
     let mut given = template.clone();
     let wanted_len = given.ulong(CKA_VALUE_LEN)?;
     given.0.retain(|(attr, _)| *attr != CKA_VALUE_LEN);
-    let (class, key_type) = class_and_type(&given, Some(CKO_SECRET_KEY), default_type.or(Some(CKK_GENERIC_SECRET)))?;
+    let (class, key_type) = class_and_type(
+        &given,
+        Some(CKO_SECRET_KEY),
+        default_type.or(Some(CKK_GENERIC_SECRET)),
+    )?;
     if class != CKO_SECRET_KEY {
         return Err(Error::TemplateInconsistent);
     }

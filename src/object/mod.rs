@@ -34,7 +34,9 @@ pub enum AttrRead<'a> {
 
 impl Object {
     pub fn class(&self) -> CK_OBJECT_CLASS {
-        self.attrs.ulong(CKA_CLASS).unwrap_or(CK_UNAVAILABLE_INFORMATION)
+        self.attrs
+            .ulong(CKA_CLASS)
+            .unwrap_or(CK_UNAVAILABLE_INFORMATION)
     }
 
     pub fn key_type(&self) -> Option<CK_KEY_TYPE> {
@@ -69,7 +71,9 @@ impl Object {
         let Some(value) = self.attrs.get(&attr) else {
             return AttrRead::Invalid;
         };
-        if rule.flags & rules::F_SECRET != 0 && (self.flag(CKA_SENSITIVE) || !self.flag(CKA_EXTRACTABLE)) {
+        if rule.flags & rules::F_SECRET != 0
+            && (self.flag(CKA_SENSITIVE) || !self.flag(CKA_EXTRACTABLE))
+        {
             return AttrRead::Sensitive;
         }
         AttrRead::Value(value)
@@ -128,7 +132,9 @@ impl Object {
     pub fn allows_mechanism(&self, mechanism: CK_MECHANISM_TYPE) -> bool {
         match self.attrs.bytes(CKA_ALLOWED_MECHANISMS) {
             None | Some([]) => true,
-            Some(list) => read_ulongs(list).map(|l| l.contains(&mechanism)).unwrap_or(false),
+            Some(list) => read_ulongs(list)
+                .map(|l| l.contains(&mechanism))
+                .unwrap_or(false),
         }
     }
 
@@ -157,7 +163,9 @@ pub fn check_kind(kind: Kind, value: &[u8]) -> Result<()> {
         Kind::Bool => value.len() == 1,
         Kind::Ulong => value.len() == crate::attr::ULONG_LEN,
         Kind::Bytes => true,
-        Kind::Date => value.is_empty() || (value.len() == 8 && value.iter().all(u8::is_ascii_digit)),
+        Kind::Date => {
+            value.is_empty() || (value.len() == 8 && value.iter().all(u8::is_ascii_digit))
+        }
         Kind::Mechanisms => value.len() % crate::attr::ULONG_LEN == 0,
     };
     if ok {
@@ -173,11 +181,17 @@ pub fn class_and_type(
     default_class: Option<CK_OBJECT_CLASS>,
     default_type: Option<CK_KEY_TYPE>,
 ) -> Result<(CK_OBJECT_CLASS, Option<CK_KEY_TYPE>)> {
-    let class = template.ulong(CKA_CLASS)?.or(default_class).ok_or(Error::TemplateIncomplete)?;
+    let class = template
+        .ulong(CKA_CLASS)?
+        .or(default_class)
+        .ok_or(Error::TemplateIncomplete)?;
     let key_type = match class {
-        CKO_PUBLIC_KEY | CKO_PRIVATE_KEY | CKO_SECRET_KEY => {
-            Some(template.ulong(CKA_KEY_TYPE)?.or(default_type).ok_or(Error::TemplateIncomplete)?)
-        }
+        CKO_PUBLIC_KEY | CKO_PRIVATE_KEY | CKO_SECRET_KEY => Some(
+            template
+                .ulong(CKA_KEY_TYPE)?
+                .or(default_type)
+                .ok_or(Error::TemplateIncomplete)?,
+        ),
         CKO_DATA | CKO_CERTIFICATE => None,
         _ => return Err(Error::AttributeValueInvalid),
     };
@@ -186,7 +200,9 @@ pub fn class_and_type(
             return Err(Error::TemplateInconsistent);
         }
     }
-    if let (Some(given), Some(default), Some(_)) = (template.ulong(CKA_KEY_TYPE)?, default_type, key_type) {
+    if let (Some(given), Some(default), Some(_)) =
+        (template.ulong(CKA_KEY_TYPE)?, default_type, key_type)
+    {
         if given != default {
             return Err(Error::TemplateInconsistent);
         }
@@ -229,7 +245,12 @@ pub fn build(
     Ok(Object { attrs })
 }
 
-fn apply_defaults(attrs: &mut AttrMap, class: CK_OBJECT_CLASS, key_type: Option<CK_KEY_TYPE>, origin: Origin) {
+fn apply_defaults(
+    attrs: &mut AttrMap,
+    class: CK_OBJECT_CLASS,
+    key_type: Option<CK_KEY_TYPE>,
+    origin: Origin,
+) {
     let secret_class = matches!(class, CKO_PRIVATE_KEY | CKO_SECRET_KEY);
     let mut default = |attr: CK_ATTRIBUTE_TYPE, value: Vec<u8>| {
         attrs.entry(attr).or_insert(value);
@@ -248,7 +269,10 @@ fn apply_defaults(attrs: &mut AttrMap, class: CK_OBJECT_CLASS, key_type: Option<
         }
         CKO_CERTIFICATE => {
             default(CKA_TRUSTED, bool_value(false));
-            default(CKA_CERTIFICATE_CATEGORY, ulong_value(CK_CERTIFICATE_CATEGORY_UNSPECIFIED));
+            default(
+                CKA_CERTIFICATE_CATEGORY,
+                ulong_value(CK_CERTIFICATE_CATEGORY_UNSPECIFIED),
+            );
             default(CKA_ID, Vec::new());
             default(CKA_START_DATE, Vec::new());
             default(CKA_END_DATE, Vec::new());
@@ -290,8 +314,12 @@ fn apply_defaults(attrs: &mut AttrMap, class: CK_OBJECT_CLASS, key_type: Option<
                     let sensitive = attrs.flag(CKA_SENSITIVE);
                     let extractable = attrs.flag(CKA_EXTRACTABLE);
                     let born_here = generated;
-                    attrs.entry(CKA_ALWAYS_SENSITIVE).or_insert(bool_value(born_here && sensitive));
-                    attrs.entry(CKA_NEVER_EXTRACTABLE).or_insert(bool_value(born_here && !extractable));
+                    attrs
+                        .entry(CKA_ALWAYS_SENSITIVE)
+                        .or_insert(bool_value(born_here && sensitive));
+                    attrs
+                        .entry(CKA_NEVER_EXTRACTABLE)
+                        .or_insert(bool_value(born_here && !extractable));
                 }
                 _ => {}
             }
@@ -301,26 +329,53 @@ fn apply_defaults(attrs: &mut AttrMap, class: CK_OBJECT_CLASS, key_type: Option<
 
 /// Key-usage flags a template leaves out default to what the key type can do, as Java's keytool and
 /// python-pkcs11 assume.
-fn usage_defaults(class: CK_OBJECT_CLASS, key_type: Option<CK_KEY_TYPE>) -> &'static [(CK_ATTRIBUTE_TYPE, bool)] {
+fn usage_defaults(
+    class: CK_OBJECT_CLASS,
+    key_type: Option<CK_KEY_TYPE>,
+) -> &'static [(CK_ATTRIBUTE_TYPE, bool)] {
     match (class, key_type) {
-        (CKO_PUBLIC_KEY, Some(CKK_RSA)) => {
-            &[(CKA_ENCRYPT, true), (CKA_VERIFY, true), (CKA_WRAP, true), (CKA_VERIFY_RECOVER, false), (CKA_DERIVE, false)]
-        }
-        (CKO_PRIVATE_KEY, Some(CKK_RSA)) => {
-            &[(CKA_DECRYPT, true), (CKA_SIGN, true), (CKA_UNWRAP, true), (CKA_SIGN_RECOVER, false), (CKA_DERIVE, false)]
-        }
-        (CKO_PUBLIC_KEY, Some(CKK_EC)) => {
-            &[(CKA_ENCRYPT, false), (CKA_VERIFY, true), (CKA_WRAP, false), (CKA_VERIFY_RECOVER, false), (CKA_DERIVE, false)]
-        }
-        (CKO_PRIVATE_KEY, Some(CKK_EC)) => {
-            &[(CKA_DECRYPT, false), (CKA_SIGN, true), (CKA_UNWRAP, false), (CKA_SIGN_RECOVER, false), (CKA_DERIVE, true)]
-        }
-        (CKO_PUBLIC_KEY, _) => {
-            &[(CKA_ENCRYPT, false), (CKA_VERIFY, true), (CKA_WRAP, false), (CKA_VERIFY_RECOVER, false), (CKA_DERIVE, false)]
-        }
-        (CKO_PRIVATE_KEY, _) => {
-            &[(CKA_DECRYPT, false), (CKA_SIGN, true), (CKA_UNWRAP, false), (CKA_SIGN_RECOVER, false), (CKA_DERIVE, false)]
-        }
+        (CKO_PUBLIC_KEY, Some(CKK_RSA)) => &[
+            (CKA_ENCRYPT, true),
+            (CKA_VERIFY, true),
+            (CKA_WRAP, true),
+            (CKA_VERIFY_RECOVER, false),
+            (CKA_DERIVE, false),
+        ],
+        (CKO_PRIVATE_KEY, Some(CKK_RSA)) => &[
+            (CKA_DECRYPT, true),
+            (CKA_SIGN, true),
+            (CKA_UNWRAP, true),
+            (CKA_SIGN_RECOVER, false),
+            (CKA_DERIVE, false),
+        ],
+        (CKO_PUBLIC_KEY, Some(CKK_EC)) => &[
+            (CKA_ENCRYPT, false),
+            (CKA_VERIFY, true),
+            (CKA_WRAP, false),
+            (CKA_VERIFY_RECOVER, false),
+            (CKA_DERIVE, false),
+        ],
+        (CKO_PRIVATE_KEY, Some(CKK_EC)) => &[
+            (CKA_DECRYPT, false),
+            (CKA_SIGN, true),
+            (CKA_UNWRAP, false),
+            (CKA_SIGN_RECOVER, false),
+            (CKA_DERIVE, true),
+        ],
+        (CKO_PUBLIC_KEY, _) => &[
+            (CKA_ENCRYPT, false),
+            (CKA_VERIFY, true),
+            (CKA_WRAP, false),
+            (CKA_VERIFY_RECOVER, false),
+            (CKA_DERIVE, false),
+        ],
+        (CKO_PRIVATE_KEY, _) => &[
+            (CKA_DECRYPT, false),
+            (CKA_SIGN, true),
+            (CKA_UNWRAP, false),
+            (CKA_SIGN_RECOVER, false),
+            (CKA_DERIVE, false),
+        ],
         (_, Some(CKK_AES)) => &[
             (CKA_ENCRYPT, true),
             (CKA_DECRYPT, true),

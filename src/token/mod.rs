@@ -8,9 +8,9 @@ use crate::config::Config;
 use crate::crypto::asym::PrivateKey;
 use crate::crypto::HashAlg;
 use crate::error::{Error, Result};
+use crate::local::codec;
 use crate::local::crypt::{self, KdfParams, TokenKey};
 use crate::local::store::{Row, Store};
-use crate::local::codec;
 use crate::object::{keys, rules, Object};
 use cryptoki_sys::*;
 use std::collections::HashMap;
@@ -44,13 +44,26 @@ pub struct Entry {
 }
 
 impl Entry {
-    fn new(handle: CK_OBJECT_HANDLE, uid: Option<i64>, session: Option<CK_SESSION_HANDLE>, object: Object) -> Entry {
-        Entry { handle, uid, session, object, private_key: OnceLock::new() }
+    fn new(
+        handle: CK_OBJECT_HANDLE,
+        uid: Option<i64>,
+        session: Option<CK_SESSION_HANDLE>,
+        object: Object,
+    ) -> Entry {
+        Entry {
+            handle,
+            uid,
+            session,
+            object,
+            private_key: OnceLock::new(),
+        }
     }
 
     /// The parsed private key, made once per process and object version.
     pub fn private_key(&self) -> Result<Arc<PrivateKey>> {
-        self.private_key.get_or_init(|| keys::private_key(&self.object).map(Arc::new)).clone()
+        self.private_key
+            .get_or_init(|| keys::private_key(&self.object).map(Arc::new))
+            .clone()
     }
 }
 
@@ -80,7 +93,12 @@ pub struct TokenFacts {
 }
 
 impl Token {
-    pub fn new(slot_id: CK_SLOT_ID, path: PathBuf, configured_label: Option<String>, config: Arc<Config>) -> Token {
+    pub fn new(
+        slot_id: CK_SLOT_ID,
+        path: PathBuf,
+        configured_label: Option<String>,
+        config: Arc<Config>,
+    ) -> Token {
         Token {
             slot_id,
             path,
@@ -98,7 +116,10 @@ impl Token {
     }
 
     pub(crate) fn lock(&self) -> Result<MutexGuard<'_, Inner>> {
-        let mut inner = self.inner.lock().map_err(|_| Error::General("token lock poisoned".into()))?;
+        let mut inner = self
+            .inner
+            .lock()
+            .map_err(|_| Error::General("token lock poisoned".into()))?;
         if inner.store.is_none() && self.path.exists() {
             inner.store = Some(Store::open(&self.path)?);
         }
@@ -110,7 +131,11 @@ impl Token {
     }
 
     pub fn kdf_params(&self) -> KdfParams {
-        KdfParams { memory_kib: self.config.kdf_memory_kib, iterations: self.config.kdf_iterations, parallelism: 1 }
+        KdfParams {
+            memory_kib: self.config.kdf_memory_kib,
+            iterations: self.config.kdf_iterations,
+            parallelism: 1,
+        }
     }
 
     pub fn role(&self) -> Result<Option<Role>> {
@@ -125,7 +150,12 @@ impl Token {
         let Some(store) = &inner.store else {
             let name = self.configured_label.as_deref().unwrap_or("");
             copy_padded(&mut label, name.as_bytes());
-            return Ok(TokenFacts { label, serial, flags, initialized: false });
+            return Ok(TokenFacts {
+                label,
+                serial,
+                flags,
+                initialized: false,
+            });
         };
         copy_padded(&mut label, &store.meta("label")?.unwrap_or_default());
         copy_padded(&mut serial, &store.meta("serial")?.unwrap_or_default());
@@ -136,12 +166,19 @@ impl Token {
         let max = self.config.max_pin_attempts;
         flags |= pin::count_flags(store.meta_u32("user_failures")?, max, false);
         flags |= pin::count_flags(store.meta_u32("so_failures")?, max, true);
-        Ok(TokenFacts { label, serial, flags, initialized: true })
+        Ok(TokenFacts {
+            label,
+            serial,
+            flags,
+            initialized: true,
+        })
     }
 
     /// Reloads token objects when another process changed the store (a cheap check otherwise).
     pub(crate) fn refresh(inner: &mut Inner) -> Result<()> {
-        let Some(store) = &inner.store else { return Ok(()) };
+        let Some(store) = &inner.store else {
+            return Ok(());
+        };
         let version = store.data_version()?;
         if inner.seen_version == Some(version) {
             return Ok(());
@@ -153,7 +190,9 @@ impl Token {
             if row.private && inner.key.is_none() {
                 continue;
             }
-            let Some(object) = decode_row(&row, &uuid, inner.key.as_ref())? else { continue };
+            let Some(object) = decode_row(&row, &uuid, inner.key.as_ref())? else {
+                continue;
+            };
             let handle = *inner.by_uid.entry(row.uid).or_insert_with(new_handle);
             let entry = match inner.objects.get(&handle) {
                 Some(existing) if existing.object == object => existing.clone(),
@@ -199,7 +238,11 @@ impl Token {
     }
 
     /// Stores several new objects at once (a key pair): all or none.
-    pub fn add_all(&self, objects: Vec<Object>, session: CK_SESSION_HANDLE) -> Result<Vec<CK_OBJECT_HANDLE>> {
+    pub fn add_all(
+        &self,
+        objects: Vec<Object>,
+        session: CK_SESSION_HANDLE,
+    ) -> Result<Vec<CK_OBJECT_HANDLE>> {
         let mut inner = self.lock()?;
         Token::refresh(&mut inner)?;
         self.check_access(&inner, &objects)?;
@@ -216,7 +259,11 @@ impl Token {
             }
         }
         if !rows.is_empty() {
-            inner.store.as_mut().ok_or(Error::TokenNotPresent)?.put_all(&rows)?;
+            inner
+                .store
+                .as_mut()
+                .ok_or(Error::TokenNotPresent)?
+                .put_all(&rows)?;
         }
         let handles = entries.iter().map(|e| e.handle).collect();
         for entry in entries {
@@ -243,25 +290,44 @@ impl Token {
     /// Replaces an object's attributes (`C_SetAttributeValue`).
     pub fn replace(&self, handle: CK_OBJECT_HANDLE, object: Object) -> Result<()> {
         let mut inner = self.lock()?;
-        let entry = inner.objects.get(&handle).cloned().ok_or(Error::ObjectHandleInvalid)?;
+        let entry = inner
+            .objects
+            .get(&handle)
+            .cloned()
+            .ok_or(Error::ObjectHandleInvalid)?;
         self.check_access(&inner, std::slice::from_ref(&object))?;
         if let Some(uid) = entry.uid {
             let row = encode_row(&inner, uid, &object)?;
-            inner.store.as_mut().ok_or(Error::TokenNotPresent)?.put(&row)?;
+            inner
+                .store
+                .as_mut()
+                .ok_or(Error::TokenNotPresent)?
+                .put(&row)?;
         }
-        inner.objects.insert(handle, Arc::new(Entry::new(handle, entry.uid, entry.session, object)));
+        inner.objects.insert(
+            handle,
+            Arc::new(Entry::new(handle, entry.uid, entry.session, object)),
+        );
         Ok(())
     }
 
     pub fn destroy(&self, handle: CK_OBJECT_HANDLE) -> Result<()> {
         let mut inner = self.lock()?;
         Token::refresh(&mut inner)?;
-        let entry = inner.objects.get(&handle).cloned().ok_or(Error::ObjectHandleInvalid)?;
+        let entry = inner
+            .objects
+            .get(&handle)
+            .cloned()
+            .ok_or(Error::ObjectHandleInvalid)?;
         if entry.object.is_private() && inner.role != Some(Role::User) {
             return Err(Error::ObjectHandleInvalid);
         }
         if let Some(uid) = entry.uid {
-            inner.store.as_mut().ok_or(Error::TokenNotPresent)?.delete(uid)?;
+            inner
+                .store
+                .as_mut()
+                .ok_or(Error::TokenNotPresent)?
+                .delete(uid)?;
             inner.by_uid.remove(&uid);
         }
         inner.objects.remove(&handle);
@@ -318,11 +384,20 @@ fn encode_row(inner: &Inner, uid: i64, object: &Object) -> Result<Row> {
     let secret = codec::encode(&object.attrs, |a| !is_public_attr(object, a));
     let sealed = if secret.len() > 1 {
         let key = inner.key.as_ref().ok_or(Error::UserNotLoggedIn)?;
-        Some(crypt::seal(key, &secret, &seal_context(&uuid, uid, &public))?)
+        Some(crypt::seal(
+            key,
+            &secret,
+            &seal_context(&uuid, uid, &public),
+        )?)
     } else {
         None
     };
-    Ok(Row { uid, public: public.to_vec(), sealed, private: object.is_private() })
+    Ok(Row {
+        uid,
+        public: public.to_vec(),
+        sealed,
+        private: object.is_private(),
+    })
 }
 
 fn decode_row(row: &Row, uuid: &[u8], key: Option<&TokenKey>) -> Result<Option<Object>> {

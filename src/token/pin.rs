@@ -10,9 +10,17 @@ use cryptoki_sys::*;
 /// The count flags for `failures` wrong PINs out of `max`.
 pub fn count_flags(failures: u32, max: u32, so: bool) -> CK_FLAGS {
     let (low, final_try, locked) = if so {
-        (CKF_SO_PIN_COUNT_LOW, CKF_SO_PIN_FINAL_TRY, CKF_SO_PIN_LOCKED)
+        (
+            CKF_SO_PIN_COUNT_LOW,
+            CKF_SO_PIN_FINAL_TRY,
+            CKF_SO_PIN_LOCKED,
+        )
     } else {
-        (CKF_USER_PIN_COUNT_LOW, CKF_USER_PIN_FINAL_TRY, CKF_USER_PIN_LOCKED)
+        (
+            CKF_USER_PIN_COUNT_LOW,
+            CKF_USER_PIN_FINAL_TRY,
+            CKF_USER_PIN_LOCKED,
+        )
     };
     if failures >= max {
         locked
@@ -85,8 +93,12 @@ impl Token {
         let key = crypt::new_token_key()?;
         let uuid = crate::crypto::random_vec(16)?.to_vec();
         let serial: String = uuid[..8].iter().map(|b| format!("{b:02x}")).collect();
-        let so_wrap = crypt::wrap_token_key(&key, so_pin, self.kdf_params(), &context(&uuid, Role::So))?;
-        let trimmed = String::from_utf8_lossy(label).trim_end().as_bytes().to_vec();
+        let so_wrap =
+            crypt::wrap_token_key(&key, so_pin, self.kdf_params(), &context(&uuid, Role::So))?;
+        let trimmed = String::from_utf8_lossy(label)
+            .trim_end()
+            .as_bytes()
+            .to_vec();
         match inner.store.as_mut() {
             None => {
                 let store = Store::create(
@@ -126,7 +138,10 @@ impl Token {
             Some(_) => return Err(Error::UserAnotherAlreadyLoggedIn),
             None => {}
         }
-        let store = inner.store.as_mut().ok_or(Error::TokenNotRecognized("token not initialised".into()))?;
+        let store = inner
+            .store
+            .as_mut()
+            .ok_or(Error::TokenNotRecognized("token not initialised".into()))?;
         let key = self.verify_pin(store, role, pin)?;
         inner.role = Some(role);
         inner.key = Some(key);
@@ -169,7 +184,8 @@ impl Token {
         let key = inner.key.clone().ok_or(Error::UserNotLoggedIn)?;
         let store = inner.store.as_mut().ok_or(Error::TokenNotPresent)?;
         let uuid = store.meta("uuid")?.unwrap_or_default();
-        let wrap = crypt::wrap_token_key(&key, pin, self.kdf_params(), &context(&uuid, Role::User))?;
+        let wrap =
+            crypt::wrap_token_key(&key, pin, self.kdf_params(), &context(&uuid, Role::User))?;
         store.set_meta(&[("user_wrap", Some(wrap)), ("user_failures", None)])
     }
 
