@@ -1,2 +1,355 @@
-//! The Cryptera signing service binary.
-fn main() {}
+//! The `cryptera-backend` command line: `init`, `serve`, and administration commands that work directly
+//! on a data directory (`org create`, `user add`, `token create`, `key create`, `audit verify`).
+//!
+//! Secrets are never taken from arguments (they would land in shell history and `ps`): passwords come
+//! from standard input, and a created token is printed once on standard output.
+
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use cryptera_backend::audit::{verify_chain, AuditEvent};
+use cryptera_backend::{api, server, AppState, ServiceConfig, ServiceError};
+use cryptera_proto::auth::{CreateTokenRequest, CreateUserRequest, KeyScope, Operation, Role};
+use cryptera_proto::keys::{CreateKeyRequest, KeyAlgorithm, KeyPolicy};
+use cryptera_proto::Environment;
+use zeroize::Zeroizing;
+
+#[derive(Parser)]
+#[command(
+    name = "cryptera-backend",
+    version,
+    about = "The Cryptera signing service"
+)]
+struct Cli {
+    /// The data directory (database and master-key file).
+    #[arg(
+        long,
+        global = true,
+        env = "CRYPTERA_DATA_DIR",
+        default_value = "cryptera-data"
+    )]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the data directory, database and master-key file (mode 0600).
+    Init,
+    /// Serve the API.
+    Serve {
+        /// Plain HTTP is only allowed on a loopback address.
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: SocketAddr,
+        /// Allow production keys although the KEK is only a master-key file.
+        #[arg(long)]
+        allow_production_keys_with_file_kek: bool,
+        /// Pause before answering a failed login, in milliseconds.
+        #[arg(long, default_value_t = 500)]
+        login_failure_delay_ms: u64,
+    },
+    /// Organisations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Access tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Make it a trial organisation that expires after this many days.
+        #[arg(long)]
+        trial_days: Option<u32>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user; the password is read from the first line of standard input.
+    Add {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        username: String,
+        /// admin, signer, approver or auditor; repeat for several.
+        #[arg(long = "role", required = true, value_parser = parse_role)]
+        roles: Vec<Role>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create an access token and print it once on standard output.
+    Create {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        name: String,
+        /// sign, keygen, read, approve, audit or admin; repeat for several.
+        #[arg(long = "operation", required = true, value_parser = parse_operation)]
+        operations: Vec<Operation>,
+        /// Key ids the token may use; repeat for several.
+        #[arg(long = "key-id")]
+        key_ids: Vec<String>,
+        /// Key label patterns (`*` wildcard) the token may use; repeat for several.
+        #[arg(long = "key-pattern")]
+        key_patterns: Vec<String>,
+        #[arg(long, value_parser = parse_environment)]
+        environment: Environment,
+        #[arg(long, default_value_t = 90)]
+        expires_in_days: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Generate a key and print its description (public key only) as JSON.
+    Create {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        label: String,
+        #[arg(long, value_parser = parse_algorithm)]
+        algorithm: KeyAlgorithm,
+        #[arg(long, value_parser = parse_environment)]
+        environment: Environment,
+        /// Approvals required before each signature (M of N).
+        #[arg(long, default_value_t = 0)]
+        approvals_required: u32,
+        #[arg(long)]
+        allow_production_keys_with_file_kek: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute every organisation's hash chain; fails on any edited, removed or reordered record.
+    Verify,
+}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    Role::parse(text).ok_or_else(|| format!("unknown role {text:?}"))
+}
+
+fn parse_operation(text: &str) -> Result<Operation, String> {
+    Operation::parse(text).ok_or_else(|| format!("unknown operation {text:?}"))
+}
+
+fn parse_environment(text: &str) -> Result<Environment, String> {
+    Environment::parse(text).ok_or_else(|| format!("unknown environment {text:?}"))
+}
+
+fn parse_algorithm(text: &str) -> Result<KeyAlgorithm, String> {
+    KeyAlgorithm::parse(text).ok_or_else(|| format!("unknown algorithm {text:?}"))
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn org(state: &AppState, name: &str) -> Result<cryptera_backend::store::OrgRecord, ServiceError> {
+    state
+        .store()
+        .org_by_name(name)?
+        .ok_or(ServiceError::NotFound("organisation"))
+}
+
+fn run(cli: Cli) -> Result<ExitCode, ServiceError> {
+    let data_dir = cli.data_dir;
+    match cli.command {
+        Command::Init => {
+            let key = server::init(&data_dir)?;
+            println!(
+                "initialised {} (master key {})",
+                data_dir.display(),
+                key.display()
+            );
+        }
+        Command::Serve {
+            listen,
+            allow_production_keys_with_file_kek,
+            login_failure_delay_ms,
+        } => {
+            if !listen.ip().is_loopback() {
+                return Err(ServiceError::InvalidRequest(format!(
+                    "refusing plain HTTP on {listen}: only loopback addresses are allowed without TLS"
+                )));
+            }
+            let config = ServiceConfig {
+                allow_production_with_file_kek: allow_production_keys_with_file_kek,
+                login_failure_delay: Duration::from_millis(login_failure_delay_ms),
+                ..ServiceConfig::default()
+            };
+            let state = AppState::open(&data_dir, config)?;
+            serve(listen, state)?;
+        }
+        Command::Org(OrgCommand::Create { name, trial_days }) => {
+            let state = AppState::open(&data_dir, ServiceConfig::default())?;
+            let org = api::create_organisation(&state, &name, trial_days)?;
+            println!("{}", org.id);
+        }
+        Command::User(UserCommand::Add {
+            org: org_name,
+            username,
+            roles,
+        }) => {
+            let state = AppState::open(&data_dir, ServiceConfig::default())?;
+            let org = org(&state, &org_name)?;
+            let mut line = Zeroizing::new(String::new());
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map_err(|err| ServiceError::Io(format!("reading the password: {err}")))?;
+            let request = CreateUserRequest {
+                username,
+                password: line.trim_end_matches(['\r', '\n']).to_owned(),
+                roles,
+            };
+            let audit = AuditEvent::new(&org.id, "svc", "user.create", "");
+            let user = api::create_user(&state, audit, &request)?;
+            println!("{}", user.id);
+        }
+        Command::Token(TokenCommand::Create {
+            org: org_name,
+            name,
+            operations,
+            key_ids,
+            key_patterns,
+            environment,
+            expires_in_days,
+        }) => {
+            let state = AppState::open(&data_dir, ServiceConfig::default())?;
+            let org = org(&state, &org_name)?;
+            let request = CreateTokenRequest {
+                name,
+                operations,
+                keys: KeyScope {
+                    ids: key_ids,
+                    label_patterns: key_patterns,
+                },
+                expires_in_seconds: expires_in_days.saturating_mul(86_400),
+            };
+            let audit = AuditEvent::new(&org.id, "svc", "token.create", "");
+            let created = api::create_token(&state, &org, audit, environment, &request)?;
+            eprintln!("token {} created; it is shown only now:", created.info.id);
+            println!("{}", created.token);
+        }
+        Command::Key(KeyCommand::Create {
+            org: org_name,
+            label,
+            algorithm,
+            environment,
+            approvals_required,
+            allow_production_keys_with_file_kek,
+        }) => {
+            let config = ServiceConfig {
+                allow_production_with_file_kek: allow_production_keys_with_file_kek,
+                ..ServiceConfig::default()
+            };
+            let state = AppState::open(&data_dir, config)?;
+            let org = org(&state, &org_name)?;
+            let request = CreateKeyRequest {
+                label,
+                algorithm,
+                policy: KeyPolicy {
+                    approvals_required,
+                    ..KeyPolicy::default()
+                },
+            };
+            let audit = AuditEvent::new(&org.id, "svc", "key.create", "");
+            let key = api::create_key(&state, &org, audit, environment, &request)?;
+            let info = api::key_info(&key);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&info).unwrap_or_default()
+            );
+        }
+        Command::Audit(AuditCommand::Verify) => return audit_verify(&data_dir),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn audit_verify(data_dir: &std::path::Path) -> Result<ExitCode, ServiceError> {
+    let state = AppState::open(data_dir, ServiceConfig::default())?;
+    let mut failed = false;
+    for org_id in state.store().organisation_ids()? {
+        let mut records = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = state.store().audit_records(&org_id, after, 10_000)?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            records.extend(page);
+        }
+        match verify_chain(&org_id, &records) {
+            Ok(head) => {
+                let (seq, hash) = head.unwrap_or((0, String::new()));
+                println!("{org_id}: ok, {seq} records, head {hash}");
+            }
+            Err(err) => {
+                failed = true;
+                println!("{org_id}: TAMPERED: {err}");
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn serve(listen: SocketAddr, state: AppState) -> Result<(), ServiceError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| ServiceError::Io(format!("starting the runtime: {err}")))?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|err| ServiceError::Io(format!("binding {listen}: {err}")))?;
+        let bound = listener
+            .local_addr()
+            .map_err(|err| ServiceError::Io(err.to_string()))?;
+        tracing::info!(address = %bound, "serving");
+        println!("listening on {bound}");
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        server::serve(listener, state, shutdown)
+            .await
+            .map_err(|err| ServiceError::Io(format!("server: {err}")))
+    })
+}

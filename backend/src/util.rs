@@ -100,7 +100,10 @@ mod tests {
 
     #[test]
     fn ip_truncation() {
-        assert_eq!(truncate_ip("192.0.2.77".parse().expect("ip")), "192.0.2.0/24");
+        assert_eq!(
+            truncate_ip("192.0.2.77".parse().expect("ip")),
+            "192.0.2.0/24"
+        );
         assert_eq!(
             truncate_ip("2001:db8:1:2::5".parse().expect("ip")),
             "2001:db8:1::/48"

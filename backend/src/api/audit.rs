@@ -1,0 +1,68 @@
+//! Audit read access: records as JSON or JSON lines, and signed checkpoints of the chain head.
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use cryptera_proto::audit::{AuditCheckpoint, AuditRecordList};
+use cryptera_proto::auth::Operation;
+use serde::Deserialize;
+
+use crate::auth::Caller;
+use crate::error::{Result, ServiceError};
+use crate::server::AppState;
+use crate::util::now;
+
+#[derive(Deserialize)]
+pub struct RecordsQuery {
+    after: Option<u64>,
+    limit: Option<u32>,
+}
+
+pub async fn records(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    query: std::result::Result<Query<RecordsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response> {
+    caller.require(Operation::Audit)?;
+    let Query(query) = query.map_err(|err| ServiceError::InvalidRequest(err.body_text()))?;
+    let limit = query.limit.unwrap_or(1000).clamp(1, 10_000);
+    let after = query.after.unwrap_or(0);
+    let org_id = caller.org.id.clone();
+    let records = state
+        .db(move |store| store.audit_records(&org_id, after, limit))
+        .await?;
+    let wants_lines = headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.contains("application/x-ndjson"));
+    if wants_lines {
+        let mut body = String::new();
+        for record in &records {
+            body.push_str(&serde_json::to_string(record).unwrap_or_default());
+            body.push('\n');
+        }
+        return Ok((
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-ndjson"),
+            )],
+            body,
+        )
+            .into_response());
+    }
+    Ok(Json(AuditRecordList { records }).into_response())
+}
+
+pub async fn checkpoint(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<AuditCheckpoint>> {
+    caller.require(Operation::Audit)?;
+    let org_id = caller.org.id.clone();
+    let checkpoint = state
+        .blocking(move |state| crate::checkpoint::sign_head(state, &org_id, now()))
+        .await?;
+    Ok(Json(checkpoint))
+}

@@ -1,0 +1,114 @@
+//! The HTTP surface: the `/v1` router, health endpoints, and the JSON extractor that turns every
+//! malformed body into an `invalid_request` error with the standard error body.
+
+mod audit;
+mod keys;
+mod sign;
+mod tokens;
+mod users;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request};
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use cryptera_proto::Health;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Result, ServiceError};
+use crate::server::AppState;
+
+pub use keys::{create_key, key_info};
+pub use tokens::create_token;
+pub use users::{create_organisation, create_user};
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/v1/login", post(users::login))
+        .route("/v1/whoami", get(users::whoami))
+        .route("/v1/users", post(users::create).get(users::list))
+        .route("/v1/users/me/totp", post(users::enrol_totp))
+        .route("/v1/users/me/totp/confirm", post(users::confirm_totp))
+        .route("/v1/tokens", post(tokens::create).get(tokens::list))
+        .route("/v1/tokens/{id}", delete(tokens::revoke))
+        .route("/v1/keys", post(keys::create).get(keys::list))
+        .route("/v1/keys/{id}", get(keys::get))
+        .route("/v1/keys/{id}/sign", post(sign::sign))
+        .route("/v1/signing-requests", get(sign::list))
+        .route("/v1/signing-requests/{id}", get(sign::get))
+        .route("/v1/signing-requests/{id}/approve", post(sign::approve))
+        .route("/v1/signing-requests/{id}/deny", post(sign::deny))
+        .route("/v1/audit/records", get(audit::records))
+        .route("/v1/audit/checkpoint", get(audit::checkpoint))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+    })
+}
+
+async fn readyz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Result<Json<Health>> {
+    state
+        .db(|store| store.ping())
+        .await
+        .map_err(|_| ServiceError::Unavailable)?;
+    Ok(Json(Health {
+        status: "ready".into(),
+    }))
+}
+
+async fn not_found() -> ServiceError {
+    ServiceError::NotFound("endpoint")
+}
+
+/// `Json<T>` whose rejections use the service's error body and codes.
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ServiceError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(json_rejection(&rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: &JsonRejection) -> ServiceError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ServiceError::PayloadTooLarge;
+    }
+    ServiceError::InvalidRequest(rejection.body_text())
+}
+
+/// Checks a user-chosen name (organisation, user, token, key label): 1..=64 of `[A-Za-z0-9._-]`.
+pub fn check_name(what: &str, name: &str) -> Result<()> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if valid {
+        Ok(())
+    } else {
+        Err(ServiceError::InvalidRequest(format!(
+            "{what} must be 1 to 64 characters of letters, digits, '.', '_' or '-'"
+        )))
+    }
+}

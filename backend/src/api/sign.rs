@@ -1,0 +1,433 @@
+//! Signing: `POST /v1/keys/{id}/sign` with idempotency keys, and signing requests that wait for
+//! M-of-N approvals (list, get, approve, deny).
+//!
+//! The signature is made inside the storage transaction that records it (at once, or with the M-th
+//! approval), so an idempotency key can never produce two signatures and a crash never leaves a
+//! signature without its audit record.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use cryptera_proto::auth::Operation;
+use cryptera_proto::sign::{
+    ApprovalInfo, DenyRequest, SignRequest, SignResponse, SigningRequestInfo, SigningRequestList,
+    SigningRequestStatus, MAX_SIGN_DATA_LEN,
+};
+use cryptera_proto::Base64Bytes;
+use serde::Deserialize;
+
+use super::keys::{private_key_aad, visible_key};
+use super::ApiJson;
+use crate::auth::Caller;
+use crate::error::{Result, ServiceError};
+use crate::server::AppState;
+use crate::signing::{self, SignInput};
+use crate::store::{Idempotent, KeyRecord, SigningRequestRecord};
+use crate::util::{hex, new_id, now};
+
+fn info(request: &SigningRequestRecord) -> SigningRequestInfo {
+    let mut status = request.status;
+    if status == SigningRequestStatus::Pending && request.expires_at <= now() {
+        status = SigningRequestStatus::Expired;
+    }
+    SigningRequestInfo {
+        id: request.id.clone(),
+        key_id: request.key_id.clone(),
+        mechanism: request.mechanism,
+        status,
+        requester_id: request.requester_id.clone(),
+        digest: Base64Bytes(request.digest.clone()),
+        artifact: request.artifact.clone(),
+        approvals_required: request.approvals_required,
+        approvals: request.approvals.clone(),
+        created_at: request.created_at,
+        expires_at: request.expires_at,
+        signature: request.signature.clone().map(Base64Bytes),
+    }
+}
+
+/// The HTTP answer for a request's current state.
+fn answer(state: &AppState, request: &SigningRequestRecord) -> Result<Response> {
+    let view = info(request);
+    match (view.status, &request.signature) {
+        (SigningRequestStatus::Completed, Some(signature)) => Ok(Json(SignResponse {
+            request_id: request.id.clone(),
+            key_id: request.key_id.clone(),
+            mechanism: request.mechanism,
+            signature: Base64Bytes(signature.clone()),
+        })
+        .into_response()),
+        (SigningRequestStatus::Pending, _) => {
+            let retry_after = state.config().approval_retry_after_secs;
+            let location =
+                HeaderValue::from_str(&format!("/v1/signing-requests/{}", request.id))
+                    .map_err(|_| ServiceError::Storage("request id not a header value".into()))?;
+            Ok((
+                StatusCode::ACCEPTED,
+                [
+                    (header::LOCATION, location),
+                    (header::RETRY_AFTER, HeaderValue::from(retry_after)),
+                ],
+                Json(view),
+            )
+                .into_response())
+        }
+        _ => Err(ServiceError::RequestNotPending),
+    }
+}
+
+/// Opens the key under the KEK and signs the request's input; the PKCS#8 is zeroized on return.
+fn make_signature(
+    state: &AppState,
+    key: &KeyRecord,
+    request: &SigningRequestRecord,
+) -> Result<Vec<u8>> {
+    let pkcs8 = state.kek().open(
+        &private_key_aad(&key.id, &key.org_id, key.environment),
+        &key.sealed_private_key,
+    )?;
+    let input = match &request.data {
+        Some(data) => SignInput::Data(data),
+        None => SignInput::Digest(&request.digest),
+    };
+    signing::sign(key.algorithm, &pkcs8, request.mechanism, &input)
+}
+
+fn complete(state: &AppState, key: &KeyRecord, request: &mut SigningRequestRecord) -> Result<()> {
+    request.signature = Some(make_signature(state, key, request)?);
+    request.status = SigningRequestStatus::Completed;
+    request.data = None;
+    Ok(())
+}
+
+fn fingerprint(key_id: &str, request: &SignRequest) -> Vec<u8> {
+    let (kind, bytes) = match (&request.digest, &request.data) {
+        (Some(digest), _) => ("digest", digest.as_slice()),
+        (None, Some(data)) => ("data", data.as_slice()),
+        (None, None) => ("none", &[][..]),
+    };
+    let mut text = format!("{key_id}\0{}\0{kind}\0", request.mechanism.as_str()).into_bytes();
+    text.extend_from_slice(bytes);
+    signing::sha256(&text)
+}
+
+fn check_sign_request(request: &SignRequest) -> Result<()> {
+    let key = &request.idempotency_key;
+    if key.is_empty() || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ServiceError::InvalidRequest(
+            "idempotency_key must be 1 to 128 printable ASCII characters".into(),
+        ));
+    }
+    match (&request.digest, &request.data) {
+        (Some(_), None) => Ok(()),
+        (None, Some(data)) if data.0.len() <= MAX_SIGN_DATA_LEN => Ok(()),
+        (None, Some(_)) => Err(ServiceError::InvalidRequest(format!(
+            "data is limited to {MAX_SIGN_DATA_LEN} bytes; send a digest instead"
+        ))),
+        _ => Err(ServiceError::InvalidRequest(
+            "send exactly one of `digest` and `data`".into(),
+        )),
+    }
+}
+
+pub async fn sign(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(key_id): Path<String>,
+    ApiJson(request): ApiJson<SignRequest>,
+) -> Result<Response> {
+    caller.require(Operation::Sign)?;
+    check_sign_request(&request)?;
+    state
+        .blocking(move |state| {
+            let key = visible_key(state, &caller, &key_id).inspect_err(|err| {
+                if matches!(err, ServiceError::EnvironmentMismatch { .. }) {
+                    audit_refusal(state, &caller, &key_id, err);
+                }
+            })?;
+            let outcome = sign_blocking(state, &caller, &key, &request);
+            if let Err(err) = &outcome {
+                if !matches!(err, ServiceError::Storage(_) | ServiceError::Crypto(_)) {
+                    audit_refusal(state, &caller, &key.id, err);
+                }
+            }
+            outcome
+        })
+        .await
+}
+
+fn audit_refusal(state: &AppState, caller: &Caller, key_id: &str, err: &ServiceError) {
+    let code = serde_json::to_string(&err.code()).unwrap_or_default();
+    let event = caller
+        .audit("key.sign", key_id)
+        .outcome(code.trim_matches('"'));
+    if let Err(audit_err) = state.store().append_audit(&event) {
+        tracing::error!(error = %audit_err, "could not audit a refused signature");
+    }
+}
+
+fn sign_blocking(
+    state: &AppState,
+    caller: &Caller,
+    key: &KeyRecord,
+    request: &SignRequest,
+) -> Result<Response> {
+    if key.state != cryptera_proto::keys::KeyState::Active {
+        return Err(ServiceError::KeyDeleted);
+    }
+    let input = match (&request.digest, &request.data) {
+        (Some(digest), _) => SignInput::Digest(digest.as_slice()),
+        (None, Some(data)) => SignInput::Data(data.as_slice()),
+        (None, None) => return Err(ServiceError::InvalidRequest("nothing to sign".into())),
+    };
+    signing::check_input(key.algorithm, request.mechanism, &input)?;
+    let allowed = &key.policy.allowed_mechanisms;
+    if !allowed.is_empty() && !allowed.contains(&request.mechanism) {
+        return Err(ServiceError::MechanismNotAllowed(
+            request.mechanism.as_str(),
+        ));
+    }
+    let digest = match input {
+        SignInput::Digest(digest) => digest.to_vec(),
+        SignInput::Data(data) => signing::sha256(data),
+    };
+    let created_at = now();
+    let record = SigningRequestRecord {
+        id: new_id("req")?,
+        org_id: caller.org.id.clone(),
+        key_id: key.id.clone(),
+        credential_id: caller.credential.id.clone(),
+        requester_id: caller.actor().to_owned(),
+        idempotency_key: request.idempotency_key.clone(),
+        fingerprint: fingerprint(&key.id, request),
+        mechanism: request.mechanism,
+        digest: digest.clone(),
+        data: request.data.as_ref().map(|data| data.0.clone()),
+        artifact: request.artifact.clone(),
+        status: SigningRequestStatus::Pending,
+        approvals_required: key.policy.approvals_required,
+        approvals: Vec::new(),
+        created_at,
+        expires_at: created_at + i64::try_from(key.policy.request_expiry_seconds).unwrap_or(86_400),
+        signature: None,
+    };
+    let artifact = &request.artifact;
+    let audit = caller
+        .audit("key.sign", &key.id)
+        .detail("mechanism", request.mechanism.as_str())
+        .detail("digest", hex(&digest))
+        .detail("artifact_name", artifact.name.clone().unwrap_or_default())
+        .detail("artifact_hash", artifact.hash.clone().unwrap_or_default())
+        .detail(
+            "artifact_description",
+            artifact.description.clone().unwrap_or_default(),
+        );
+    let fingerprint = record.fingerprint.clone();
+    let mut finish = |new: &mut SigningRequestRecord| {
+        if new.approvals_required == 0 {
+            complete(state, key, new)?;
+        }
+        Ok(())
+    };
+    match state
+        .store()
+        .create_signing_request(record, &mut finish, &audit)?
+    {
+        Idempotent::Created(created) => answer(state, &created),
+        Idempotent::Existing(existing) if existing.fingerprint == fingerprint => {
+            answer(state, &existing)
+        }
+        Idempotent::Existing(_) => Err(ServiceError::IdempotencyConflict),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    status: Option<SigningRequestStatus>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: std::result::Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<SigningRequestList>> {
+    caller.require(Operation::Read)?;
+    let Query(query) = query.map_err(|err| ServiceError::InvalidRequest(err.body_text()))?;
+    let requests = state
+        .blocking(move |state| {
+            let all = state
+                .store()
+                .list_signing_requests(&caller.org.id, query.status)?;
+            let mut visible = Vec::new();
+            for request in all {
+                if visible_key(state, &caller, &request.key_id).is_ok() {
+                    visible.push(info(&request));
+                }
+            }
+            Ok(visible)
+        })
+        .await?;
+    Ok(Json(SigningRequestList { requests }))
+}
+
+fn visible_request(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<(SigningRequestRecord, KeyRecord)> {
+    let request = state
+        .store()
+        .signing_request(&caller.org.id, id)?
+        .ok_or(ServiceError::NotFound("signing request"))?;
+    let key = visible_key(state, caller, &request.key_id).map_err(|err| match err {
+        ServiceError::NotFound(_) => ServiceError::NotFound("signing request"),
+        other => other,
+    })?;
+    Ok((request, key))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<SigningRequestInfo>> {
+    caller.require(Operation::Read)?;
+    let request = state
+        .blocking(move |state| visible_request(state, &caller, &id).map(|(request, _)| request))
+        .await?;
+    Ok(Json(info(&request)))
+}
+
+enum Decision {
+    Approve,
+    Deny(Option<String>),
+}
+
+pub async fn approve(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<SigningRequestInfo>> {
+    decide(state, caller, id, Decision::Approve).await
+}
+
+pub async fn deny(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<SigningRequestInfo>> {
+    // The body is optional: an empty one means no reason.
+    let reason = if body.is_empty() {
+        None
+    } else {
+        serde_json::from_slice::<DenyRequest>(&body)
+            .map_err(|err| ServiceError::InvalidRequest(err.to_string()))?
+            .reason
+    };
+    decide(state, caller, id, Decision::Deny(reason)).await
+}
+
+async fn decide(
+    state: AppState,
+    caller: Caller,
+    id: String,
+    decision: Decision,
+) -> Result<Json<SigningRequestInfo>> {
+    caller.require(Operation::Approve)?;
+    let request = state
+        .blocking(move |state| {
+            let (_, key) = visible_request(state, &caller, &id)?;
+            let approver_name = approver_name(state, &caller)?;
+            let mut update = |request: &mut SigningRequestRecord| {
+                if request.status != SigningRequestStatus::Pending {
+                    return Err(ServiceError::RequestNotPending);
+                }
+                if request.expires_at <= now() {
+                    request.status = SigningRequestStatus::Expired;
+                    return Ok(caller
+                        .audit("sign.expire", &request.key_id)
+                        .detail("request_id", request.id.clone()));
+                }
+                if request.requester_id == caller.actor() {
+                    return Err(ServiceError::SelfApprovalRefused);
+                }
+                let group = &key.policy.approvers;
+                let in_group = caller.is_user() && group.contains(&approver_name);
+                if !group.is_empty() && !in_group {
+                    return Err(ServiceError::InsufficientScope(Operation::Approve));
+                }
+                if request
+                    .approvals
+                    .iter()
+                    .any(|a| a.approver_id == caller.actor())
+                {
+                    return Err(ServiceError::AlreadyExists("approval by this approver"));
+                }
+                let event = match &decision {
+                    Decision::Deny(reason) => {
+                        request.status = SigningRequestStatus::Denied;
+                        caller
+                            .audit("sign.deny", &request.key_id)
+                            .detail("reason", reason.clone().unwrap_or_default())
+                    }
+                    Decision::Approve => {
+                        request.approvals.push(ApprovalInfo {
+                            approver_id: caller.actor().to_owned(),
+                            approver: approver_name.clone(),
+                            at: now(),
+                        });
+                        if request.approvals.len() >= request.approvals_required as usize {
+                            complete(state, &key, request)?;
+                        }
+                        let approvers: Vec<&str> = request
+                            .approvals
+                            .iter()
+                            .map(|a| a.approver_id.as_str())
+                            .collect();
+                        caller
+                            .audit("sign.approve", &request.key_id)
+                            .detail("approvers", approvers.join(","))
+                            .detail("digest", hex(&request.digest))
+                            .detail("mechanism", request.mechanism.as_str())
+                    }
+                };
+                Ok(event
+                    .detail("request_id", request.id.clone())
+                    .detail("status", info(request).status_name()))
+            };
+            state
+                .store()
+                .update_signing_request(&caller.org.id, &id, &mut update)
+        })
+        .await?;
+    if request.status == SigningRequestStatus::Expired {
+        return Err(ServiceError::RequestNotPending);
+    }
+    Ok(Json(info(&request)))
+}
+
+fn approver_name(state: &AppState, caller: &Caller) -> Result<String> {
+    match &caller.credential.user_id {
+        Some(user_id) => Ok(state
+            .store()
+            .user_by_id(&caller.org.id, user_id)?
+            .map(|user| user.username)
+            .unwrap_or_default()),
+        None => Ok(caller.credential.name.clone()),
+    }
+}
+
+trait StatusName {
+    fn status_name(&self) -> String;
+}
+
+impl StatusName for SigningRequestInfo {
+    fn status_name(&self) -> String {
+        serde_json::to_string(&self.status)
+            .unwrap_or_default()
+            .trim_matches('"')
+            .to_owned()
+    }
+}

@@ -1,0 +1,151 @@
+//! The service's shared state, its data directory (`init` and open), and the HTTP server loop.
+//!
+//! The data directory holds `cryptera.db` (SQLite) and `master.key` (the file KEK, mode 0600). `init`
+//! creates both plus the audit checkpoint key (Ed25519, sealed under the KEK); `open` refuses to start
+//! without them, so a service never silently runs with a fresh, empty key hierarchy.
+
+use std::net::SocketAddr;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::error::{Result, ServiceError};
+use crate::kek::{Aad, Kek};
+use crate::store::sqlite::SqliteStore;
+use crate::store::Store;
+
+pub const DATABASE_FILE: &str = "cryptera.db";
+pub const MASTER_KEY_FILE: &str = "master.key";
+pub const CHECKPOINT_KEY_NAME: &str = "audit-checkpoint-key";
+
+/// Settings of a running service.
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    /// Allows production keys while the KEK is only a master-key file.
+    pub allow_production_with_file_kek: bool,
+    /// Pause before answering a failed login, to slow down guessing.
+    pub login_failure_delay: Duration,
+    pub session_lifetime_secs: i64,
+    /// What `Retry-After` suggests while a signing request waits for approvals.
+    pub approval_retry_after_secs: u64,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            allow_production_with_file_kek: false,
+            login_failure_delay: Duration::from_millis(500),
+            session_lifetime_secs: 12 * 3600,
+            approval_retry_after_secs: 30,
+        }
+    }
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    kek: Kek,
+    config: ServiceConfig,
+}
+
+/// Cheap to clone; shared by all handlers.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, kek: Kek, config: ServiceConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner { store, kek, config }),
+        }
+    }
+
+    /// Opens an initialised data directory.
+    pub fn open(data_dir: &Path, config: ServiceConfig) -> Result<Self> {
+        let db = data_dir.join(DATABASE_FILE);
+        if !db.exists() {
+            return Err(ServiceError::Io(format!(
+                "{} does not exist; run `cryptera-backend init` first",
+                db.display()
+            )));
+        }
+        let kek = Kek::load_file(&data_dir.join(MASTER_KEY_FILE))?;
+        let store = SqliteStore::open(&db)?;
+        Ok(Self::new(Arc::new(store), kek, config))
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        self.inner.store.as_ref()
+    }
+
+    pub fn kek(&self) -> &Kek {
+        &self.inner.kek
+    }
+
+    pub fn config(&self) -> &ServiceConfig {
+        &self.inner.config
+    }
+
+    /// Runs blocking storage work off the async executor.
+    pub async fn db<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Store) -> Result<T> + Send + 'static,
+    {
+        let store = Arc::clone(&self.inner.store);
+        tokio::task::spawn_blocking(move || work(store.as_ref()))
+            .await
+            .map_err(|err| ServiceError::Storage(format!("storage task failed: {err}")))?
+    }
+
+    /// Runs blocking work that needs the whole state (storage and KEK) off the async executor.
+    pub async fn blocking<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&AppState) -> Result<T> + Send + 'static,
+    {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || work(&state))
+            .await
+            .map_err(|err| ServiceError::Storage(format!("blocking task failed: {err}")))?
+    }
+}
+
+/// Creates a data directory: the directory (0700), the master-key file (0600), the database and the
+/// audit checkpoint key. Fails if a master key already exists.
+pub fn init(data_dir: &Path) -> Result<PathBuf> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(data_dir)
+        .map_err(|err| ServiceError::Io(format!("creating {}: {err}", data_dir.display())))?;
+    let key_path = data_dir.join(MASTER_KEY_FILE);
+    Kek::create_file(&key_path)?;
+    let kek = Kek::load_file(&key_path)?;
+    let store = SqliteStore::open(&data_dir.join(DATABASE_FILE))?;
+    let checkpoint = crate::signing::generate(cryptera_proto::keys::KeyAlgorithm::Ed25519)?;
+    let sealed = kek.seal(
+        &Aad::new("cryptera-service-secret-v1", &[CHECKPOINT_KEY_NAME]),
+        &checkpoint.pkcs8,
+    )?;
+    store.put_service_secret(CHECKPOINT_KEY_NAME, &sealed)?;
+    Ok(key_path)
+}
+
+/// Serves the API on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = crate::api::router(state);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

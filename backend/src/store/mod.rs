@@ -1,0 +1,221 @@
+//! The storage boundary: records the service persists and the [`Store`] trait every backend implements.
+//!
+//! Each write method is one transaction that also appends the given audit event to the organisation's
+//! hash chain, so a change and its audit record land together or not at all. Methods are synchronous;
+//! handlers call them on the blocking pool. SQLite ([`sqlite::SqliteStore`]) is the embedded default; a
+//! PostgreSQL implementation can be added behind the same trait.
+
+pub mod sqlite;
+mod sqlite_rows;
+
+use cryptera_proto::audit::AuditRecord;
+use cryptera_proto::auth::{KeyScope, Operation, Role};
+use cryptera_proto::keys::{KeyAlgorithm, KeyPolicy, KeyState, Mechanism};
+use cryptera_proto::sign::{ApprovalInfo, ArtifactMetadata, SigningRequestStatus};
+use cryptera_proto::Environment;
+
+use crate::audit::AuditEvent;
+use crate::error::Result;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrgRecord {
+    pub id: String,
+    pub name: String,
+    /// Trial organisations stop working at this time.
+    pub trial_expires_at: Option<i64>,
+    pub created_at: i64,
+}
+
+#[derive(Clone)]
+pub struct UserRecord {
+    pub id: String,
+    pub org_id: String,
+    pub username: String,
+    pub password_hash: String,
+    pub roles: Vec<Role>,
+    /// The confirmed TOTP secret, sealed under the KEK.
+    pub totp_sealed: Option<Vec<u8>>,
+    /// A TOTP secret awaiting confirmation, sealed under the KEK.
+    pub totp_pending_sealed: Option<Vec<u8>>,
+    /// The last TOTP time step accepted, so a code is never accepted twice.
+    pub totp_last_step: i64,
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .field("org_id", &self.org_id)
+            .field("username", &self.username)
+            .field("roles", &self.roles)
+            .finish_non_exhaustive()
+    }
+}
+
+pub enum TotpUpdate {
+    SetPending(Vec<u8>),
+    ConfirmPending { step: i64 },
+    UsedStep(i64),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CredentialKind {
+    /// A machine access token created by an admin.
+    Access,
+    /// A user's login session.
+    Session,
+}
+
+impl CredentialKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Access => "access",
+            Self::Session => "session",
+        }
+    }
+}
+
+/// An access token or user session. Only the SHA-256 of the secret is stored.
+#[derive(Clone, Debug)]
+pub struct CredentialRecord {
+    pub id: String,
+    pub org_id: String,
+    pub kind: CredentialKind,
+    pub name: String,
+    pub user_id: Option<String>,
+    pub secret_hash: Vec<u8>,
+    pub operations: Vec<Operation>,
+    pub key_scope: KeyScope,
+    pub environment: Environment,
+    pub mfa_verified: bool,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct KeyRecord {
+    pub id: String,
+    pub org_id: String,
+    pub label: String,
+    pub algorithm: KeyAlgorithm,
+    pub environment: Environment,
+    pub public_key: Vec<u8>,
+    /// PKCS#8 private key sealed under the KEK (AAD: key id, organisation, environment).
+    pub sealed_private_key: Vec<u8>,
+    pub certificates: Vec<Vec<u8>>,
+    pub policy: KeyPolicy,
+    pub state: KeyState,
+    pub locked: bool,
+    pub created_at: i64,
+    pub purge_at: Option<i64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct SigningRequestRecord {
+    pub id: String,
+    pub org_id: String,
+    pub key_id: String,
+    /// The credential that asked; idempotency keys are scoped to it.
+    pub credential_id: String,
+    /// Pseudonymous requester: the user id for sessions, the token id for access tokens.
+    pub requester_id: String,
+    pub idempotency_key: String,
+    /// SHA-256 over key id, mechanism and input: a retry must match it exactly.
+    pub fingerprint: Vec<u8>,
+    pub mechanism: Mechanism,
+    /// The digest, or SHA-256 of the data for Ed25519.
+    pub digest: Vec<u8>,
+    /// The message for Ed25519 (kept until signed).
+    pub data: Option<Vec<u8>>,
+    pub artifact: ArtifactMetadata,
+    pub status: SigningRequestStatus,
+    pub approvals_required: u32,
+    pub approvals: Vec<ApprovalInfo>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub signature: Option<Vec<u8>>,
+}
+
+/// Result of creating a signing request under an idempotency key.
+pub enum Idempotent {
+    Created(SigningRequestRecord),
+    /// The idempotency key was used before: this is the earlier request, untouched.
+    Existing(SigningRequestRecord),
+}
+
+/// Called inside the storage transaction with the locked row; returns the audit event for the change.
+pub type RequestUpdate<'a> = dyn FnMut(&mut SigningRequestRecord) -> Result<AuditEvent> + 'a;
+/// Called inside the storage transaction for a new request (e.g. to sign it at once).
+pub type RequestFinish<'a> = dyn FnMut(&mut SigningRequestRecord) -> Result<()> + 'a;
+
+pub trait Store: Send + Sync {
+    /// Cheap round trip to the database, for `/readyz`.
+    fn ping(&self) -> Result<()>;
+
+    fn create_org(&self, org: &OrgRecord, audit: &AuditEvent) -> Result<()>;
+    fn org_by_name(&self, name: &str) -> Result<Option<OrgRecord>>;
+    fn org_by_id(&self, id: &str) -> Result<Option<OrgRecord>>;
+    fn organisation_ids(&self) -> Result<Vec<String>>;
+
+    fn create_user(&self, user: &UserRecord, audit: &AuditEvent) -> Result<()>;
+    fn user_by_name(&self, org_id: &str, username: &str) -> Result<Option<UserRecord>>;
+    fn user_by_id(&self, org_id: &str, id: &str) -> Result<Option<UserRecord>>;
+    fn list_users(&self, org_id: &str) -> Result<Vec<UserRecord>>;
+    fn update_user_totp(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        update: &TotpUpdate,
+        audit: Option<&AuditEvent>,
+    ) -> Result<()>;
+
+    fn create_credential(&self, credential: &CredentialRecord, audit: &AuditEvent) -> Result<()>;
+    fn credential_by_id(&self, id: &str) -> Result<Option<CredentialRecord>>;
+    fn list_access_tokens(&self, org_id: &str) -> Result<Vec<CredentialRecord>>;
+    /// Returns false when no such credential exists in the organisation.
+    fn revoke_credential(
+        &self,
+        org_id: &str,
+        id: &str,
+        at: i64,
+        audit: &AuditEvent,
+    ) -> Result<bool>;
+
+    fn create_key(&self, key: &KeyRecord, audit: &AuditEvent) -> Result<()>;
+    fn key_by_id(&self, org_id: &str, id: &str) -> Result<Option<KeyRecord>>;
+    fn list_keys(&self, org_id: &str, environment: Environment) -> Result<Vec<KeyRecord>>;
+
+    /// Inserts `request` unless its `(credential, idempotency key)` was used before, in which case the
+    /// earlier request is returned and `finish` is not called. `finish` runs inside the transaction.
+    fn create_signing_request(
+        &self,
+        request: SigningRequestRecord,
+        finish: &mut RequestFinish<'_>,
+        audit: &AuditEvent,
+    ) -> Result<Idempotent>;
+    fn signing_request(&self, org_id: &str, id: &str) -> Result<Option<SigningRequestRecord>>;
+    fn list_signing_requests(
+        &self,
+        org_id: &str,
+        status: Option<SigningRequestStatus>,
+    ) -> Result<Vec<SigningRequestRecord>>;
+    /// Reads the request inside a transaction, lets `update` change it, writes it back with the audit
+    /// event `update` returns. If `update` fails nothing is written.
+    fn update_signing_request(
+        &self,
+        org_id: &str,
+        id: &str,
+        update: &mut RequestUpdate<'_>,
+    ) -> Result<SigningRequestRecord>;
+
+    /// Appends an event that changes nothing else (e.g. a refused operation).
+    fn append_audit(&self, audit: &AuditEvent) -> Result<AuditRecord>;
+    fn audit_records(&self, org_id: &str, after_seq: u64, limit: u32) -> Result<Vec<AuditRecord>>;
+    fn audit_head(&self, org_id: &str) -> Result<Option<(u64, String)>>;
+
+    /// Service-wide sealed secrets (e.g. the audit checkpoint key).
+    fn service_secret(&self, name: &str) -> Result<Option<Vec<u8>>>;
+    fn put_service_secret(&self, name: &str, sealed: &[u8]) -> Result<()>;
+}

@@ -1,0 +1,576 @@
+//! The embedded SQLite [`Store`]: one database file in the data directory, WAL mode.
+//!
+//! One connection behind a mutex serialises writers inside the process; every write uses an `IMMEDIATE`
+//! transaction so a second process sharing the file waits instead of interleaving. Enum values are stored
+//! by their stable wire names and lists as JSON text.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use cryptera_proto::audit::AuditRecord;
+use cryptera_proto::sign::SigningRequestStatus;
+use cryptera_proto::{Base64Bytes, Environment};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+
+use super::sqlite_rows::{
+    audit_row, credential_row, enum_name, json, key_row, org_row, request_row, user_row,
+};
+use super::{
+    CredentialRecord, Idempotent, KeyRecord, OrgRecord, RequestFinish, RequestUpdate,
+    SigningRequestRecord, Store, TotpUpdate, UserRecord,
+};
+use crate::audit::{chain_next, AuditEvent};
+use crate::error::{Result, ServiceError};
+
+const SCHEMA: &str = include_str!("schema.sql");
+
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies the schema.
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path).map_err(ServiceError::storage)?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(ServiceError::storage)?;
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;")
+            .map_err(ServiceError::storage)?;
+        conn.execute_batch(SCHEMA).map_err(ServiceError::storage)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a half-written transaction (SQLite rolls back
+        // on drop), so a poisoned lock is still safe to use.
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write<T>(&self, body: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(ServiceError::storage)?;
+        let value = body(&tx)?;
+        tx.commit().map_err(ServiceError::storage)?;
+        Ok(value)
+    }
+}
+
+/// Maps a uniqueness violation to `AlreadyExists(what)`, anything else to a storage error.
+fn unique(what: &'static str) -> impl Fn(rusqlite::Error) -> ServiceError {
+    move |err| match err.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::ConstraintViolation) => ServiceError::AlreadyExists(what),
+        _ => ServiceError::storage(err),
+    }
+}
+
+fn append(tx: &Transaction<'_>, event: &AuditEvent) -> Result<AuditRecord> {
+    let head: Option<(i64, String)> = tx
+        .query_row(
+            "SELECT seq, hash FROM audit_records WHERE org_id = ?1 ORDER BY seq DESC LIMIT 1",
+            params![event.organisation_id],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()
+        .map_err(ServiceError::storage)?;
+    let previous = head
+        .as_ref()
+        .map(|(seq, hash)| (*seq as u64, hash.as_str()));
+    let record = chain_next(event, previous);
+    tx.execute(
+        "INSERT INTO audit_records (org_id, seq, at, actor, action, target, outcome, details, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            record.organisation_id,
+            record.seq as i64,
+            record.at,
+            record.actor,
+            record.action,
+            record.target,
+            record.outcome,
+            json(&record.details),
+            record.prev_hash,
+            record.hash
+        ],
+    )
+    .map_err(ServiceError::storage)?;
+    Ok(record)
+}
+
+fn write_request(tx: &Transaction<'_>, request: &SigningRequestRecord, insert: bool) -> Result<()> {
+    let sql = if insert {
+        "INSERT INTO signing_requests (id, org_id, key_id, credential_id, requester_id, idempotency_key,
+            fingerprint, mechanism, digest, data, artifact, status, approvals_required, approvals,
+            created_at, expires_at, signature)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+    } else {
+        "UPDATE signing_requests SET data = ?10, status = ?12, approvals = ?14, signature = ?17
+         WHERE id = ?1 AND org_id = ?2 AND key_id = ?3 AND credential_id = ?4 AND requester_id = ?5
+           AND idempotency_key = ?6 AND fingerprint = ?7 AND mechanism = ?8 AND digest = ?9
+           AND artifact = ?11 AND approvals_required = ?13 AND created_at = ?15 AND expires_at = ?16"
+    };
+    let changed = tx
+        .execute(
+            sql,
+            params![
+                request.id,
+                request.org_id,
+                request.key_id,
+                request.credential_id,
+                request.requester_id,
+                request.idempotency_key,
+                request.fingerprint,
+                request.mechanism.as_str(),
+                request.digest,
+                request.data,
+                json(&request.artifact),
+                enum_name(&request.status),
+                request.approvals_required,
+                json(&request.approvals),
+                request.created_at,
+                request.expires_at,
+                request.signature
+            ],
+        )
+        .map_err(unique("signing request"))?;
+    if changed != 1 {
+        // Only the mutable columns may change; anything else is a bug in the caller.
+        return Err(ServiceError::Storage(
+            "signing request identity changed".into(),
+        ));
+    }
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    fn ping(&self) -> Result<()> {
+        self.lock()
+            .query_row("SELECT 1", [], |_| Ok(()))
+            .map_err(ServiceError::storage)
+    }
+
+    fn create_org(&self, org: &OrgRecord, audit: &AuditEvent) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO organisations (id, name, trial_expires_at, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![org.id, org.name, org.trial_expires_at, org.created_at],
+            )
+            .map_err(unique("organisation"))?;
+            append(tx, audit).map(drop)
+        })
+    }
+
+    fn org_by_name(&self, name: &str) -> Result<Option<OrgRecord>> {
+        self.lock()
+            .query_row(
+                "SELECT * FROM organisations WHERE name = ?1",
+                [name],
+                org_row,
+            )
+            .optional()
+            .map_err(ServiceError::storage)
+    }
+
+    fn org_by_id(&self, id: &str) -> Result<Option<OrgRecord>> {
+        self.lock()
+            .query_row("SELECT * FROM organisations WHERE id = ?1", [id], org_row)
+            .optional()
+            .map_err(ServiceError::storage)
+    }
+
+    fn organisation_ids(&self) -> Result<Vec<String>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare("SELECT id FROM organisations ORDER BY created_at, id")
+            .map_err(ServiceError::storage)?;
+        let ids = stmt
+            .query_map([], |row| row.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(ServiceError::storage)?;
+        Ok(ids)
+    }
+
+    fn create_user(&self, user: &UserRecord, audit: &AuditEvent) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO users (id, org_id, username, password_hash, roles, totp_sealed,
+                    totp_pending_sealed, totp_last_step, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    user.id,
+                    user.org_id,
+                    user.username,
+                    user.password_hash,
+                    json(&user.roles),
+                    user.totp_sealed,
+                    user.totp_pending_sealed,
+                    user.totp_last_step,
+                    user.created_at
+                ],
+            )
+            .map_err(unique("user"))?;
+            append(tx, audit).map(drop)
+        })
+    }
+
+    fn user_by_name(&self, org_id: &str, username: &str) -> Result<Option<UserRecord>> {
+        self.lock()
+            .query_row(
+                "SELECT * FROM users WHERE org_id = ?1 AND username = ?2",
+                [org_id, username],
+                user_row,
+            )
+            .optional()
+            .map_err(ServiceError::storage)
+    }
+
+    fn user_by_id(&self, org_id: &str, id: &str) -> Result<Option<UserRecord>> {
+        self.lock()
+            .query_row(
+                "SELECT * FROM users WHERE org_id = ?1 AND id = ?2",
+                [org_id, id],
+                user_row,
+            )
+            .optional()
+            .map_err(ServiceError::storage)
+    }
+
+    fn list_users(&self, org_id: &str) -> Result<Vec<UserRecord>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare("SELECT * FROM users WHERE org_id = ?1 ORDER BY username")
+            .map_err(ServiceError::storage)?;
+        let users = stmt
+            .query_map([org_id], user_row)
+            .and_then(|rows| rows.collect())
+            .map_err(ServiceError::storage)?;
+        Ok(users)
+    }
+
+    fn update_user_totp(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        update: &TotpUpdate,
+        audit: Option<&AuditEvent>,
+    ) -> Result<()> {
+        self.write(|tx| {
+            let changed = match update {
+                TotpUpdate::SetPending(sealed) => tx.execute(
+                    "UPDATE users SET totp_pending_sealed = ?3 WHERE org_id = ?1 AND id = ?2",
+                    params![org_id, user_id, sealed],
+                ),
+                TotpUpdate::ConfirmPending { step } => tx.execute(
+                    "UPDATE users SET totp_sealed = totp_pending_sealed, totp_pending_sealed = NULL,
+                        totp_last_step = ?3
+                     WHERE org_id = ?1 AND id = ?2 AND totp_pending_sealed IS NOT NULL",
+                    params![org_id, user_id, step],
+                ),
+                // Only moves forward, so two racing logins cannot both use one code.
+                TotpUpdate::UsedStep(step) => tx.execute(
+                    "UPDATE users SET totp_last_step = ?3
+                     WHERE org_id = ?1 AND id = ?2 AND totp_last_step < ?3",
+                    params![org_id, user_id, step],
+                ),
+            }
+            .map_err(ServiceError::storage)?;
+            if changed != 1 {
+                return Err(ServiceError::LoginFailed);
+            }
+            if let Some(audit) = audit {
+                append(tx, audit)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn create_credential(&self, credential: &CredentialRecord, audit: &AuditEvent) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO credentials (id, org_id, kind, name, user_id, secret_hash, operations, key_scope,
+                    environment, mfa_verified, created_at, expires_at, revoked_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                params![
+                    credential.id,
+                    credential.org_id,
+                    credential.kind.as_str(),
+                    credential.name,
+                    credential.user_id,
+                    credential.secret_hash,
+                    json(&credential.operations),
+                    json(&credential.key_scope),
+                    credential.environment.as_str(),
+                    credential.mfa_verified,
+                    credential.created_at,
+                    credential.expires_at,
+                    credential.revoked_at
+                ],
+            )
+            .map_err(unique("credential"))?;
+            append(tx, audit).map(drop)
+        })
+    }
+
+    fn credential_by_id(&self, id: &str) -> Result<Option<CredentialRecord>> {
+        self.lock()
+            .query_row(
+                "SELECT * FROM credentials WHERE id = ?1",
+                [id],
+                credential_row,
+            )
+            .optional()
+            .map_err(ServiceError::storage)
+    }
+
+    fn list_access_tokens(&self, org_id: &str) -> Result<Vec<CredentialRecord>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare(
+                "SELECT * FROM credentials WHERE org_id = ?1 AND kind = 'access' ORDER BY created_at, id",
+            )
+            .map_err(ServiceError::storage)?;
+        let tokens = stmt
+            .query_map([org_id], credential_row)
+            .and_then(|rows| rows.collect())
+            .map_err(ServiceError::storage)?;
+        Ok(tokens)
+    }
+
+    fn revoke_credential(
+        &self,
+        org_id: &str,
+        id: &str,
+        at: i64,
+        audit: &AuditEvent,
+    ) -> Result<bool> {
+        self.write(|tx| {
+            let exists: Option<Option<i64>> = tx
+                .query_row(
+                    "SELECT revoked_at FROM credentials WHERE org_id = ?1 AND id = ?2",
+                    [org_id, id],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(ServiceError::storage)?;
+            match exists {
+                None => Ok(false),
+                Some(Some(_)) => Ok(true),
+                Some(None) => {
+                    tx.execute(
+                        "UPDATE credentials SET revoked_at = ?3 WHERE org_id = ?1 AND id = ?2",
+                        params![org_id, id, at],
+                    )
+                    .map_err(ServiceError::storage)?;
+                    append(tx, audit)?;
+                    Ok(true)
+                }
+            }
+        })
+    }
+
+    fn create_key(&self, key: &KeyRecord, audit: &AuditEvent) -> Result<()> {
+        let certificates: Vec<Base64Bytes> = key
+            .certificates
+            .iter()
+            .map(|c| Base64Bytes(c.clone()))
+            .collect();
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO keys (id, org_id, label, algorithm, environment, public_key, sealed_private_key,
+                    certificates, policy, state, locked, created_at, purge_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                params![
+                    key.id,
+                    key.org_id,
+                    key.label,
+                    key.algorithm.as_str(),
+                    key.environment.as_str(),
+                    key.public_key,
+                    key.sealed_private_key,
+                    json(&certificates),
+                    json(&key.policy),
+                    enum_name(&key.state),
+                    key.locked,
+                    key.created_at,
+                    key.purge_at
+                ],
+            )
+            .map_err(unique("key with this label"))?;
+            append(tx, audit).map(drop)
+        })
+    }
+
+    fn key_by_id(&self, org_id: &str, id: &str) -> Result<Option<KeyRecord>> {
+        self.lock()
+            .query_row(
+                "SELECT * FROM keys WHERE org_id = ?1 AND id = ?2",
+                [org_id, id],
+                key_row,
+            )
+            .optional()
+            .map_err(ServiceError::storage)
+    }
+
+    fn list_keys(&self, org_id: &str, environment: Environment) -> Result<Vec<KeyRecord>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare(
+                "SELECT * FROM keys WHERE org_id = ?1 AND environment = ?2 ORDER BY created_at, id",
+            )
+            .map_err(ServiceError::storage)?;
+        let keys = stmt
+            .query_map([org_id, environment.as_str()], key_row)
+            .and_then(|rows| rows.collect())
+            .map_err(ServiceError::storage)?;
+        Ok(keys)
+    }
+
+    fn create_signing_request(
+        &self,
+        mut request: SigningRequestRecord,
+        finish: &mut RequestFinish<'_>,
+        audit: &AuditEvent,
+    ) -> Result<Idempotent> {
+        self.write(|tx| {
+            let existing = tx
+                .query_row(
+                    "SELECT * FROM signing_requests
+                     WHERE org_id = ?1 AND requester_id = ?2 AND idempotency_key = ?3",
+                    [
+                        &request.org_id,
+                        &request.requester_id,
+                        &request.idempotency_key,
+                    ],
+                    request_row,
+                )
+                .optional()
+                .map_err(ServiceError::storage)?;
+            if let Some(existing) = existing {
+                return Ok(Idempotent::Existing(existing));
+            }
+            finish(&mut request)?;
+            write_request(tx, &request, true)?;
+            let mut event = audit.clone();
+            event.target.clone_from(&request.key_id);
+            event
+                .details
+                .insert("request_id".into(), request.id.clone());
+            event
+                .details
+                .insert("status".into(), enum_name(&request.status));
+            append(tx, &event)?;
+            Ok(Idempotent::Created(request))
+        })
+    }
+
+    fn signing_request(&self, org_id: &str, id: &str) -> Result<Option<SigningRequestRecord>> {
+        self.lock()
+            .query_row(
+                "SELECT * FROM signing_requests WHERE org_id = ?1 AND id = ?2",
+                [org_id, id],
+                request_row,
+            )
+            .optional()
+            .map_err(ServiceError::storage)
+    }
+
+    fn list_signing_requests(
+        &self,
+        org_id: &str,
+        status: Option<SigningRequestStatus>,
+    ) -> Result<Vec<SigningRequestRecord>> {
+        let conn = self.lock();
+        let status = status.map(|s| enum_name(&s));
+        let mut stmt = conn
+            .prepare(
+                "SELECT * FROM signing_requests WHERE org_id = ?1 AND (?2 IS NULL OR status = ?2)
+                 ORDER BY created_at, id",
+            )
+            .map_err(ServiceError::storage)?;
+        let requests = stmt
+            .query_map(params![org_id, status], request_row)
+            .and_then(|rows| rows.collect())
+            .map_err(ServiceError::storage)?;
+        Ok(requests)
+    }
+
+    fn update_signing_request(
+        &self,
+        org_id: &str,
+        id: &str,
+        update: &mut RequestUpdate<'_>,
+    ) -> Result<SigningRequestRecord> {
+        self.write(|tx| {
+            let mut request = tx
+                .query_row(
+                    "SELECT * FROM signing_requests WHERE org_id = ?1 AND id = ?2",
+                    [org_id, id],
+                    request_row,
+                )
+                .optional()
+                .map_err(ServiceError::storage)?
+                .ok_or(ServiceError::NotFound("signing request"))?;
+            let event = update(&mut request)?;
+            write_request(tx, &request, false)?;
+            append(tx, &event)?;
+            Ok(request)
+        })
+    }
+
+    fn append_audit(&self, audit: &AuditEvent) -> Result<AuditRecord> {
+        self.write(|tx| append(tx, audit))
+    }
+
+    fn audit_records(&self, org_id: &str, after_seq: u64, limit: u32) -> Result<Vec<AuditRecord>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare(
+                "SELECT * FROM audit_records WHERE org_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            )
+            .map_err(ServiceError::storage)?;
+        let records = stmt
+            .query_map(params![org_id, after_seq as i64, limit], audit_row)
+            .and_then(|rows| rows.collect())
+            .map_err(ServiceError::storage)?;
+        Ok(records)
+    }
+
+    fn audit_head(&self, org_id: &str) -> Result<Option<(u64, String)>> {
+        self.lock()
+            .query_row(
+                "SELECT seq, hash FROM audit_records WHERE org_id = ?1 ORDER BY seq DESC LIMIT 1",
+                [org_id],
+                |row| Ok((row.get::<_, i64>(0)? as u64, row.get(1)?)),
+            )
+            .optional()
+            .map_err(ServiceError::storage)
+    }
+
+    fn service_secret(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        self.lock()
+            .query_row(
+                "SELECT sealed FROM service_secrets WHERE name = ?1",
+                [name],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(ServiceError::storage)
+    }
+
+    fn put_service_secret(&self, name: &str, sealed: &[u8]) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO service_secrets (name, sealed) VALUES (?1, ?2)",
+                params![name, sealed],
+            )
+            .map_err(unique("service secret"))
+            .map(drop)
+        })
+    }
+}
