@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 use crate::error::{Result, ServiceError};
 use crate::server::AppState;
 
-pub use keys::{create_key, key_info};
+pub use keys::{create_key, key_info, private_key_aad};
 pub use tokens::create_token;
 pub use users::{create_organisation, create_user};
 

@@ -238,3 +238,38 @@ pub async fn expect_error(response: Response, code: ErrorCode) {
 pub fn shared(service: TestService) -> Arc<TestService> {
     Arc::new(service)
 }
+
+/// Creates an access token directly (as `cryptera-backend token create` does) and returns its secret.
+pub fn token(
+    service: &TestService,
+    org_id: &str,
+    environment: Environment,
+    operations: &[cryptera_proto::auth::Operation],
+    keys: cryptera_proto::auth::KeyScope,
+) -> String {
+    let org = service.state.store().org_by_id(org_id).unwrap().unwrap();
+    let request = cryptera_proto::auth::CreateTokenRequest {
+        name: "test-token".to_owned(),
+        operations: operations.to_vec(),
+        keys,
+        expires_in_seconds: 3600,
+    };
+    let audit = AuditEvent::new(org_id, "svc", "token.create", "");
+    api::create_token(&service.state, &org, audit, environment, &request)
+        .unwrap()
+        .token
+}
+
+/// A key scope that covers every key.
+pub fn all_keys() -> cryptera_proto::auth::KeyScope {
+    cryptera_proto::auth::KeyScope {
+        ids: Vec::new(),
+        label_patterns: vec!["*".to_owned()],
+    }
+}
+
+pub fn sha256(data: &[u8]) -> Vec<u8> {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data)
+        .as_ref()
+        .to_vec()
+}
