@@ -29,6 +29,7 @@ fn aes_cipher(key: &[u8]) -> Result<&'static cipher::Algorithm> {
 fn gcm_key(key: &[u8]) -> Result<LessSafeKey> {
     let alg = match key.len() {
         16 => &aead::AES_128_GCM,
+        24 => &aead::AES_192_GCM,
         32 => &aead::AES_256_GCM,
         _ => return Err(Error::KeySizeRange),
     };

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs every test: unit tests, the integration tests that load the built module, the service's tests,
+# the real-client script (pkcs11-tool, OpenSSL engine, ssh-keygen) and the C example.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-2}
+cargo build --release -p cryptera-pkcs11
+cargo test --release --workspace
+bash pkcs11-tests/scripts/clients.sh
+bash pkcs11-tests/scripts/c-example.sh
