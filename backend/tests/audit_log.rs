@@ -1,0 +1,230 @@
+//! The hash-chained audit log: every operation is recorded, the export verifies, checkpoints are signed,
+//! and `cryptera-backend audit verify` catches edited, removed and reordered records.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::Command;
+
+use aws_lc_rs::signature::{ParsedPublicKey, ED25519};
+use common::{all_keys, expect_error, json, sha256, token, TestService, PASSWORD};
+use cryptera_backend::audit::verify_chain;
+use cryptera_proto::audit::{AuditCheckpoint, AuditRecordList};
+use cryptera_proto::auth::{Operation, Role};
+use cryptera_proto::error::ErrorCode;
+use cryptera_proto::keys::KeyInfo;
+use cryptera_proto::{Base64Bytes, Environment};
+use reqwest::StatusCode;
+use serde_json::json;
+
+fn audit_verify(service: &TestService) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_cryptera-backend"))
+        .arg("--data-dir")
+        .arg(service.dir.path())
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+/// Opens the database as an attacker with file access would, without the append-only triggers.
+fn tamper(service: &TestService, sql: &str) {
+    let conn = rusqlite::Connection::open(service.dir.path().join("cryptera.db")).unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER audit_records_no_update; DROP TRIGGER audit_records_no_delete;",
+    )
+    .unwrap();
+    conn.execute_batch(sql).unwrap();
+}
+
+async fn busy_org(service: &TestService) -> (String, String) {
+    let org = service.org("acme");
+    let mut admin = service.user(&org, "admin", &[Role::Admin, Role::Auditor]);
+    let session = service
+        .mfa_session(&mut admin, Environment::Development)
+        .await;
+    let response = service
+        .post(
+            &session,
+            "/v1/keys",
+            &json!({"label": "k", "algorithm": "ed25519"}),
+        )
+        .await;
+    let key: KeyInfo = json(response).await;
+    let signer = token(
+        &service,
+        &org,
+        Environment::Development,
+        &[Operation::Sign],
+        all_keys(),
+    );
+    for i in 0..3 {
+        let body = json!({"mechanism": "ed25519", "data": Base64Bytes(format!("file {i}").into_bytes()),
+                          "artifact": {"name": format!("file-{i}")}, "idempotency_key": format!("i{i}")});
+        let response = service
+            .post(&signer, &format!("/v1/keys/{}/sign", key.id), &body)
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    (org, session)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_is_recorded_and_the_export_verifies() {
+    let service = TestService::start().await;
+    let (org, session) = busy_org(&service).await;
+
+    let list: AuditRecordList = json(service.get(&session, "/v1/audit/records").await).await;
+    let actions: Vec<&str> = list.records.iter().map(|r| r.action.as_str()).collect();
+    assert_eq!(actions[0], "org.create");
+    for expected in [
+        "user.create",
+        "login",
+        "user.totp_enrol",
+        "key.create",
+        "token.create",
+        "key.sign",
+    ] {
+        assert!(
+            actions.contains(&expected),
+            "{expected} missing from {actions:?}"
+        );
+    }
+    assert_eq!(actions.iter().filter(|a| **a == "key.sign").count(), 3);
+    let head = verify_chain(&org, &list.records).unwrap().unwrap();
+    assert_eq!(head.0, list.records.len() as u64);
+
+    let signing = list
+        .records
+        .iter()
+        .find(|r| r.action == "key.sign")
+        .unwrap();
+    assert_eq!(signing.details["artifact_name"], "file-0");
+    assert_eq!(
+        signing.details["digest"],
+        cryptera_backend::util::hex(&sha256(b"file 0"))
+    );
+    assert_eq!(signing.details["client_net"], "127.0.0.0/24");
+    assert!(signing.actor.starts_with("tok_"));
+
+    // JSON lines export has the same records.
+    let response = service
+        .client
+        .get(service.url("/v1/audit/records?after=2&limit=3"))
+        .bearer_auth(&session)
+        .header("accept", "application/x-ndjson")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    let text = response.text().await.unwrap();
+    let lines: Vec<cryptera_proto::audit::AuditRecord> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines, list.records[2..5].to_vec());
+
+    // No secret ever reaches the audit log.
+    let everything = serde_json::to_string(&list).unwrap();
+    assert!(!everything.contains(PASSWORD));
+    assert!(!everything.contains(&session[20..]));
+
+    // Only credentials with the audit operation read it.
+    let signer = token(
+        &service,
+        &org,
+        Environment::Development,
+        &[Operation::Sign, Operation::Read],
+        all_keys(),
+    );
+    expect_error(
+        service.get(&signer, "/v1/audit/records").await,
+        ErrorCode::InsufficientScope,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_sign_the_chain_head() {
+    let service = TestService::start().await;
+    let (org, session) = busy_org(&service).await;
+    let checkpoint: AuditCheckpoint =
+        json(service.get(&session, "/v1/audit/checkpoint").await).await;
+    let head = service.state.store().audit_head(&org).unwrap().unwrap();
+    assert_eq!((checkpoint.seq, checkpoint.head_hash.clone()), head);
+    let message =
+        AuditCheckpoint::signed_message(&org, checkpoint.seq, &checkpoint.head_hash, checkpoint.at);
+    ParsedPublicKey::new(&ED25519, checkpoint.public_key.as_slice())
+        .unwrap()
+        .verify_sig(&message, checkpoint.signature.as_slice())
+        .unwrap();
+    let forged = AuditCheckpoint::signed_message(
+        &org,
+        checkpoint.seq + 1,
+        &checkpoint.head_hash,
+        checkpoint.at,
+    );
+    assert!(
+        ParsedPublicKey::new(&ED25519, checkpoint.public_key.as_slice())
+            .unwrap()
+            .verify_sig(&forged, checkpoint.signature.as_slice())
+            .is_err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_refuses_audit_edits() {
+    let service = TestService::start().await;
+    busy_org(&service).await;
+    let conn = rusqlite::Connection::open(service.dir.path().join("cryptera.db")).unwrap();
+    assert!(conn
+        .execute("UPDATE audit_records SET outcome = 'x'", [])
+        .is_err());
+    assert!(conn.execute("DELETE FROM audit_records", []).is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_verify_detects_an_edited_record() {
+    let service = TestService::start().await;
+    busy_org(&service).await;
+    let (ok, out) = audit_verify(&service);
+    assert!(ok, "{out}");
+    assert!(out.contains(": ok,"));
+    tamper(&service, "UPDATE audit_records SET details = replace(details, 'file-1', 'evil-1') WHERE action = 'key.sign'");
+    let (ok, out) = audit_verify(&service);
+    assert!(!ok);
+    assert!(out.contains("TAMPERED") && out.contains("edited"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_verify_detects_a_removed_record() {
+    let service = TestService::start().await;
+    busy_org(&service).await;
+    tamper(&service, "DELETE FROM audit_records WHERE seq = 3");
+    let (ok, out) = audit_verify(&service);
+    assert!(!ok);
+    assert!(
+        out.contains("record 4: expected sequence number 3"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_verify_detects_reordered_records() {
+    let service = TestService::start().await;
+    busy_org(&service).await;
+    // Swap the content of two records while keeping the sequence numbers in place.
+    tamper(
+        &service,
+        "UPDATE audit_records SET seq = -1 WHERE seq = 4;
+         UPDATE audit_records SET seq = 4 WHERE seq = 5;
+         UPDATE audit_records SET seq = 5 WHERE seq = -1;",
+    );
+    let (ok, out) = audit_verify(&service);
+    assert!(!ok);
+    assert!(out.contains("record 4"), "{out}");
+}

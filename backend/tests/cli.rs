@@ -1,0 +1,176 @@
+//! The built `cryptera-backend` binary end to end: init, org create, user add, key create, token create,
+//! serve on a random loopback port, and a signed digest over HTTP.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use aws_lc_rs::signature::{ParsedPublicKey, ED25519};
+use cryptera_proto::keys::KeyInfo;
+use cryptera_proto::sign::SignResponse;
+use cryptera_proto::Base64Bytes;
+
+fn cli(data_dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_cryptera-backend"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(output: std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Stops the server we started, whatever happens in the test.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn from_nothing_to_a_signed_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    ok(cli(&data, &["init"]));
+    let mode = std::fs::metadata(data.join("master.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(
+        !cli(&data, &["init"]).status.success(),
+        "init never overwrites a KEK"
+    );
+
+    ok(cli(&data, &["org", "create", "--name", "acme"]));
+    let mut add_user = Command::new(env!("CARGO_BIN_EXE_cryptera-backend"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args([
+            "user",
+            "add",
+            "--org",
+            "acme",
+            "--username",
+            "alice",
+            "--role",
+            "admin",
+            "--role",
+            "approver",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add_user
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a long enough password\n")
+        .unwrap();
+    let user_id = ok(add_user.wait_with_output().unwrap());
+    assert!(user_id.trim().starts_with("usr_"));
+
+    let key: KeyInfo = serde_json::from_str(&ok(cli(
+        &data,
+        &[
+            "key",
+            "create",
+            "--org",
+            "acme",
+            "--label",
+            "fw",
+            "--algorithm",
+            "ed25519",
+            "--environment",
+            "development",
+        ],
+    )))
+    .unwrap();
+    let token = ok(cli(
+        &data,
+        &[
+            "token",
+            "create",
+            "--org",
+            "acme",
+            "--name",
+            "ci",
+            "--operation",
+            "sign",
+            "--key-pattern",
+            "fw",
+            "--environment",
+            "development",
+            "--expires-in-days",
+            "1",
+        ],
+    ));
+    let token = token.trim().to_owned();
+    assert!(token.starts_with("cryptera_at_"));
+
+    // Plain HTTP is refused off loopback.
+    let refused = cli(&data, &["serve", "--listen", "0.0.0.0:0"]);
+    assert!(!refused.status.success());
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cryptera-backend"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let server = Server(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let address = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let signed: SignResponse = runtime.block_on(async {
+        let response = reqwest::Client::new()
+            .post(format!("http://{address}/v1/keys/{}/sign", key.id))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({
+                "mechanism": "ed25519",
+                "data": Base64Bytes(b"hello".to_vec()),
+                "idempotency_key": "cli-1",
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    });
+    ParsedPublicKey::new(&ED25519, key.public_key.as_slice())
+        .unwrap()
+        .verify_sig(b"hello", signed.signature.as_slice())
+        .unwrap();
+    drop(server);
+
+    let verify = ok(cli(&data, &["audit", "verify"]));
+    assert!(verify.contains(": ok,"), "{verify}");
+}
