@@ -141,14 +141,16 @@ static FUNCTIONS_3_0: CK_FUNCTION_LIST_3_0 = function_list!(CK_FUNCTION_LIST_3_0
     C_MessageVerifyInit, C_VerifyMessage, C_VerifyMessageBegin, C_VerifyMessageNext, C_MessageVerifyFinal
 });
 
-/// The interface table; it holds pointers to statics only, so sharing it between threads is sound.
-struct Interfaces([CK_INTERFACE; 2]);
-// SAFETY: the pointers refer to immutable statics and are never written through.
+/// The interface table. It lives in writable memory because some callers (OpenSC's pkcs11-spy among
+/// them) write into the `CK_INTERFACE` they are handed; the module itself only reads it.
+struct Interfaces(std::cell::UnsafeCell<[CK_INTERFACE; 2]>);
+// SAFETY: the module never writes the table; what callers write through the pointers they were
+// given is theirs to synchronise, as with any PKCS#11 module.
 unsafe impl Sync for Interfaces {}
 
 static INTERFACE_NAME: &[u8] = b"PKCS 11\0";
 
-static INTERFACES: Interfaces = Interfaces([
+static INTERFACES: Interfaces = Interfaces(std::cell::UnsafeCell::new([
     CK_INTERFACE {
         pInterfaceName: INTERFACE_NAME.as_ptr() as *mut u8,
         pFunctionList: &FUNCTIONS_3_0 as *const CK_FUNCTION_LIST_3_0 as *mut c_void,
@@ -159,7 +161,7 @@ static INTERFACES: Interfaces = Interfaces([
         pFunctionList: &FUNCTIONS_2_40 as *const CK_FUNCTION_LIST as *mut c_void,
         flags: 0,
     },
-]);
+]));
 
 /// `C_GetFunctionList`: the 2.40 list, callable before `C_Initialize`.
 #[no_mangle]
@@ -182,7 +184,8 @@ pub unsafe extern "C" fn C_GetInterfaceList(
         if count.is_null() {
             return Err(Error::ArgumentsBad);
         }
-        let all = &INTERFACES.0;
+        // SAFETY: the table is only read here.
+        let all = unsafe { &*INTERFACES.0.get() };
         if list.is_null() {
             return unsafe { ptr::put(count, all.len() as CK_ULONG) };
         }
@@ -232,10 +235,11 @@ pub unsafe extern "C" fn C_GetInterface(
         if flags != 0 {
             return Err(Error::ArgumentsBad);
         }
+        // SAFETY: `index` is 0 or 1, inside the two-entry table.
         unsafe {
             ptr::put(
                 interface,
-                &INTERFACES.0[index] as *const CK_INTERFACE as *mut CK_INTERFACE,
+                (INTERFACES.0.get() as *mut CK_INTERFACE).add(index),
             )
         }
     })

@@ -152,6 +152,7 @@ pub unsafe fn mechanism(ptr: *const CK_MECHANISM) -> Result<Mechanism> {
     let none = p.is_null() || len == 0;
     let param = match raw.mechanism {
         CKM_RSA_PKCS_PSS
+        | CKM_SHA224_RSA_PKCS_PSS
         | CKM_SHA256_RSA_PKCS_PSS
         | CKM_SHA384_RSA_PKCS_PSS
         | CKM_SHA512_RSA_PKCS_PSS => {

@@ -116,8 +116,12 @@ pub enum SignScheme {
     RsaPkcs1DigestInfo,
     /// PKCS#1 v1.5 over a digest of `HashAlg`.
     RsaPkcs1(HashAlg),
-    /// PSS over a digest of `HashAlg`, MGF1 with the same hash, `salt_len` bytes of salt.
-    RsaPss { hash: HashAlg, salt_len: usize },
+    /// PSS over a digest of `hash`, MGF1 with `mgf`, `salt_len` bytes of salt.
+    RsaPss {
+        hash: HashAlg,
+        mgf: HashAlg,
+        salt_len: usize,
+    },
     /// ECDSA over a hash of any length (`r || s` output).
     Ecdsa,
     /// Pure Ed25519 over the message.
@@ -322,9 +326,17 @@ impl PrivateKey {
                     ),
                 }
             }
-            (PrivateKey::Rsa { pair, .. }, SignScheme::RsaPss { hash, salt_len }) => {
-                rsa_sign_digest(pair, pss_encoding(hash, salt_len)?, hash, input)
-            }
+            (
+                PrivateKey::Rsa { pair, pkcs1, .. },
+                SignScheme::RsaPss {
+                    hash,
+                    mgf,
+                    salt_len,
+                },
+            ) => match pss_encoding(hash, salt_len) {
+                Ok(encoding) if mgf == hash => rsa_sign_digest(pair, encoding, hash, input),
+                _ => crate::abi::engine::rsa_pss_sign(pkcs1, hash, mgf, salt_len, input),
+            },
             (PrivateKey::Ec { curve, pair, .. }, SignScheme::Ecdsa) => {
                 let digest = curve.normalize_digest(input)?;
                 Ok(pair.sign_digest(&digest).map_err(failed)?.as_ref().to_vec())
@@ -484,15 +496,33 @@ impl PublicKey {
         }
         let outcome = match (self, scheme) {
             (PublicKey::Rsa { .. }, SignScheme::RsaPkcs1DigestInfo) => {
-                let (hash, digest) = enc::parse_digest_info(input)?;
-                self.rsa_verify(pkcs1_parameters(hash)?, hash, digest, sig)
+                match enc::parse_digest_info(input) {
+                    Ok((hash, digest)) if pkcs1_parameters(hash).is_ok() => {
+                        self.rsa_verify(pkcs1_parameters(hash)?, hash, digest, sig)
+                    }
+                    _ => return self.rsa_recover_compare(input, sig),
+                }
             }
-            (PublicKey::Rsa { .. }, SignScheme::RsaPkcs1(hash)) => {
-                self.rsa_verify(pkcs1_parameters(hash)?, hash, input, sig)
-            }
-            (PublicKey::Rsa { .. }, SignScheme::RsaPss { hash, salt_len }) => {
-                self.rsa_verify(pss_parameters(hash, salt_len)?, hash, input, sig)
-            }
+            (PublicKey::Rsa { .. }, SignScheme::RsaPkcs1(hash)) => match pkcs1_parameters(hash) {
+                Ok(params) => self.rsa_verify(params, hash, input, sig),
+                Err(_) => return self.rsa_recover_compare(&enc::digest_info(hash, input)?, sig),
+            },
+            (
+                PublicKey::Rsa { .. },
+                SignScheme::RsaPss {
+                    hash,
+                    mgf,
+                    salt_len,
+                },
+            ) => match pss_parameters(hash, salt_len) {
+                Ok(params) if mgf == hash => self.rsa_verify(params, hash, input, sig),
+                _ => {
+                    let der = enc::rsa_public_pkcs1(self)?;
+                    return crate::abi::engine::rsa_pss_verify(
+                        &der, hash, mgf, salt_len, input, sig,
+                    );
+                }
+            },
             (PublicKey::Ec { curve, point }, SignScheme::Ecdsa) => {
                 let digest = curve.normalize_digest(input)?;
                 UnparsedPublicKey::new(curve.verification(), point).verify_digest(&digest, sig)
@@ -515,6 +545,18 @@ impl PublicKey {
         let der = enc::rsa_public_pkcs1(self).map_err(|_| aws_lc_rs::error::Unspecified)?;
         let digest = Digest::import_less_safe(digest, hash.algorithm())?;
         UnparsedPublicKey::new(params, der).verify_digest(&digest, sig)
+    }
+
+    /// PKCS#1 v1.5 verification through signature recovery, for inputs the engine's safe API does not
+    /// take (SHA-224, raw `CKM_RSA_PKCS` data).
+    fn rsa_recover_compare(&self, expected: &[u8], sig: &[u8]) -> Result<()> {
+        let der = enc::rsa_public_pkcs1(self)?;
+        let recovered = crate::abi::engine::rsa_pkcs1_recover(&der, sig)?;
+        if super::ct_eq(&recovered, expected) {
+            Ok(())
+        } else {
+            Err(Error::SignatureInvalid)
+        }
     }
 
     pub fn signature_len(&self) -> usize {

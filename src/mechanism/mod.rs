@@ -67,10 +67,12 @@ pub static MECHANISMS: &[(CK_MECHANISM_TYPE, (CK_ULONG, CK_ULONG), CK_FLAGS)] = 
         SIGN | CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP,
     ),
     (CKM_SHA1_RSA_PKCS, RSA_BITS, SIGN),
+    (CKM_SHA224_RSA_PKCS, RSA_BITS, SIGN),
     (CKM_SHA256_RSA_PKCS, RSA_BITS, SIGN),
     (CKM_SHA384_RSA_PKCS, RSA_BITS, SIGN),
     (CKM_SHA512_RSA_PKCS, RSA_BITS, SIGN),
     (CKM_RSA_PKCS_PSS, RSA_BITS, SIGN),
+    (CKM_SHA224_RSA_PKCS_PSS, RSA_BITS, SIGN),
     (CKM_SHA256_RSA_PKCS_PSS, RSA_BITS, SIGN),
     (CKM_SHA384_RSA_PKCS_PSS, RSA_BITS, SIGN),
     (CKM_SHA512_RSA_PKCS_PSS, RSA_BITS, SIGN),
@@ -158,4 +160,17 @@ pub fn mgf_of(hash: HashAlg) -> CK_RSA_PKCS_MGF_TYPE {
         HashAlg::Sha384 => CKG_MGF1_SHA384,
         HashAlg::Sha512 => CKG_MGF1_SHA512,
     }
+}
+
+/// The hash an MGF1 identifier names.
+pub fn mgf_hash(mgf: CK_RSA_PKCS_MGF_TYPE) -> Option<HashAlg> {
+    [
+        HashAlg::Sha1,
+        HashAlg::Sha224,
+        HashAlg::Sha256,
+        HashAlg::Sha384,
+        HashAlg::Sha512,
+    ]
+    .into_iter()
+    .find(|h| mgf_of(*h) == mgf)
 }

@@ -2,7 +2,7 @@
 //! goes, or keep the bytes) and what it does at the end. Keys are resolved at `*Init`, so the
 //! single-part and final calls do no lookup, parsing or key derivation.
 
-use super::{hash_of, mgf_of, Mechanism, Param};
+use super::{hash_of, mgf_hash, mgf_of, Mechanism, Param};
 use crate::attr::AttrMapExt;
 use crate::crypto::asym::{PrivateKey, PublicKey, RsaCipher, SignScheme};
 use crate::crypto::symmetric::{self, Hmac};
@@ -56,7 +56,7 @@ fn check_key(object: &Object, kind: CK_MECHANISM_TYPE, usage: CK_ATTRIBUTE_TYPE)
     Ok(())
 }
 
-fn pss_salt(mechanism: &Mechanism, expected_hash: Option<HashAlg>) -> Result<(HashAlg, usize)> {
+fn pss_scheme(mechanism: &Mechanism, expected_hash: Option<HashAlg>) -> Result<SignScheme> {
     let Param::Pss {
         hash,
         mgf,
@@ -66,10 +66,15 @@ fn pss_salt(mechanism: &Mechanism, expected_hash: Option<HashAlg>) -> Result<(Ha
         return Err(Error::MechanismParamInvalid);
     };
     let hash = hash_of(hash).ok_or(Error::MechanismParamInvalid)?;
-    if mgf != mgf_of(hash) || expected_hash.is_some_and(|h| h != hash) {
+    let mgf = mgf_hash(mgf).ok_or(Error::MechanismParamInvalid)?;
+    if expected_hash.is_some_and(|h| h != hash) {
         return Err(Error::MechanismParamInvalid);
     }
-    Ok((hash, salt_len))
+    Ok(SignScheme::RsaPss {
+        hash,
+        mgf,
+        salt_len,
+    })
 }
 
 /// The scheme and input handling of an asymmetric signing mechanism.
@@ -84,6 +89,11 @@ fn asym_scheme(
         (CKM_SHA1_RSA_PKCS, CKK_RSA) => (
             SignScheme::RsaPkcs1(HashAlg::Sha1),
             hashed(HashAlg::Sha1),
+            None,
+        ),
+        (CKM_SHA224_RSA_PKCS, CKK_RSA) => (
+            SignScheme::RsaPkcs1(HashAlg::Sha224),
+            hashed(HashAlg::Sha224),
             None,
         ),
         (CKM_SHA256_RSA_PKCS, CKK_RSA) => (
@@ -102,21 +112,26 @@ fn asym_scheme(
             None,
         ),
         (CKM_RSA_PKCS_PSS, CKK_RSA) => {
-            let (hash, salt_len) = pss_salt(mechanism, None)?;
-            (
-                SignScheme::RsaPss { hash, salt_len },
-                buffer(),
-                Some(hash.len()),
-            )
+            let scheme = pss_scheme(mechanism, None)?;
+            let SignScheme::RsaPss { hash, .. } = scheme else {
+                return Err(Error::MechanismParamInvalid);
+            };
+            (scheme, buffer(), Some(hash.len()))
         }
-        (CKM_SHA256_RSA_PKCS_PSS | CKM_SHA384_RSA_PKCS_PSS | CKM_SHA512_RSA_PKCS_PSS, CKK_RSA) => {
+        (
+            CKM_SHA224_RSA_PKCS_PSS
+            | CKM_SHA256_RSA_PKCS_PSS
+            | CKM_SHA384_RSA_PKCS_PSS
+            | CKM_SHA512_RSA_PKCS_PSS,
+            CKK_RSA,
+        ) => {
             let hash = match mechanism.kind {
+                CKM_SHA224_RSA_PKCS_PSS => HashAlg::Sha224,
                 CKM_SHA256_RSA_PKCS_PSS => HashAlg::Sha256,
                 CKM_SHA384_RSA_PKCS_PSS => HashAlg::Sha384,
                 _ => HashAlg::Sha512,
             };
-            let (hash, salt_len) = pss_salt(mechanism, Some(hash))?;
-            (SignScheme::RsaPss { hash, salt_len }, hashed(hash), None)
+            (pss_scheme(mechanism, Some(hash))?, hashed(hash), None)
         }
         (CKM_ECDSA, CKK_EC) => (SignScheme::Ecdsa, buffer(), Some(1024)),
         (CKM_ECDSA_SHA1, CKK_EC) => (SignScheme::Ecdsa, hashed(HashAlg::Sha1), None),
