@@ -31,6 +31,8 @@ pub struct ServiceConfig {
     pub session_lifetime_secs: i64,
     /// What `Retry-After` suggests while a signing request waits for approvals.
     pub approval_retry_after_secs: u64,
+    /// How long a deleted key stays restorable before it is destroyed.
+    pub deletion_retention_secs: i64,
 }
 
 impl Default for ServiceConfig {
@@ -40,6 +42,7 @@ impl Default for ServiceConfig {
             login_failure_delay: Duration::from_millis(500),
             session_lifetime_secs: 12 * 3600,
             approval_retry_after_secs: 30,
+            deletion_retention_secs: 30 * 86_400,
         }
     }
 }
@@ -135,17 +138,36 @@ pub fn init(data_dir: &Path) -> Result<PathBuf> {
     Ok(key_path)
 }
 
+/// Destroys keys whose scheduled deletion is due, once a minute, for as long as the server runs.
+async fn purge_loop(state: AppState) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        ticker.tick().await;
+        let now = crate::util::now();
+        match state.db(move |store| store.purge_due_keys(now)).await {
+            Ok(ids) if !ids.is_empty() => {
+                tracing::info!(count = ids.len(), "destroyed keys due for deletion")
+            }
+            Ok(_) => {}
+            Err(err) => tracing::error!(error = %err, "purging keys failed"),
+        }
+    }
+}
+
 /// Serves the API on `listener` until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let purger = tokio::spawn(purge_loop(state.clone()));
     let app = crate::api::router(state);
-    axum::serve(
+    let result = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await
+    .await;
+    purger.abort();
+    result
 }

@@ -56,7 +56,7 @@ async fn busy_org(service: &TestService) -> (String, String) {
         .await;
     let key: KeyInfo = json(response).await;
     let signer = token(
-        &service,
+        service,
         &org,
         Environment::Development,
         &[Operation::Sign],

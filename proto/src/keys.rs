@@ -179,12 +179,22 @@ pub struct CreateKeyRequest {
     pub policy: KeyPolicy,
 }
 
-/// Key state: usable, or scheduled for deletion (restorable until `purge_at`).
+/// Key state: usable, scheduled for deletion (restorable until `purge_at`), or destroyed (the private
+/// key is gone; the row stays so audit records and signing requests keep their meaning).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyState {
     Active,
     PendingDeletion,
+    Destroyed,
+}
+
+/// `PUT /v1/keys/{id}/certificates` (admin): replaces the key's certificate chain, leaf first. The leaf
+/// must certify the key's public key.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetCertificatesRequest {
+    pub certificates: Vec<Base64Bytes>,
 }
 
 /// A key as clients see it: never any private material.

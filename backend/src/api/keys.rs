@@ -129,7 +129,7 @@ pub fn visible_key(state: &AppState, caller: &Caller, id: &str) -> Result<KeyRec
     let key = state
         .store()
         .key_by_id(&caller.org.id, id)?
-        .filter(|key| caller.can_use_key(key))
+        .filter(|key| caller.can_use_key(key) && key.state != KeyState::Destroyed)
         // Out of scope looks exactly like nonexistent, so tokens cannot probe for keys.
         .ok_or(ServiceError::NotFound("key"))?;
     if key.environment != caller.credential.environment {
@@ -173,7 +173,7 @@ pub async fn list(
             let keys = store.list_keys(&caller.org.id, caller.credential.environment)?;
             Ok(keys
                 .iter()
-                .filter(|key| caller.can_use_key(key))
+                .filter(|key| caller.can_use_key(key) && key.state != KeyState::Destroyed)
                 .map(key_info)
                 .collect::<Vec<_>>())
         })

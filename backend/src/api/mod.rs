@@ -2,6 +2,7 @@
 //! malformed body into an `invalid_request` error with the standard error body.
 
 mod audit;
+mod key_admin;
 mod keys;
 mod sign;
 mod tokens;
@@ -10,7 +11,7 @@ mod users;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use cryptera_proto::Health;
 use serde::de::DeserializeOwned;
@@ -37,7 +38,16 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/tokens", post(tokens::create).get(tokens::list))
         .route("/v1/tokens/{id}", delete(tokens::revoke))
         .route("/v1/keys", post(keys::create).get(keys::list))
-        .route("/v1/keys/{id}", get(keys::get))
+        .route("/v1/keys/{id}", get(keys::get).delete(key_admin::delete))
+        .route("/v1/keys/{id}/restore", post(key_admin::restore))
+        .route(
+            "/v1/keys/{id}/lock",
+            post(key_admin::lock).delete(key_admin::unlock),
+        )
+        .route(
+            "/v1/keys/{id}/certificates",
+            put(key_admin::set_certificates),
+        )
         .route("/v1/keys/{id}/sign", post(sign::sign))
         .route("/v1/signing-requests", get(sign::list))
         .route("/v1/signing-requests/{id}", get(sign::get))

@@ -147,6 +147,8 @@ pub enum Idempotent {
 
 /// Called inside the storage transaction with the locked row; returns the audit event for the change.
 pub type RequestUpdate<'a> = dyn FnMut(&mut SigningRequestRecord) -> Result<AuditEvent> + 'a;
+/// Called inside the storage transaction with the locked key row; returns the audit event for the change.
+pub type KeyUpdate<'a> = dyn FnMut(&mut KeyRecord) -> Result<AuditEvent> + 'a;
 /// Called inside the storage transaction for a new request (e.g. to sign it at once).
 pub type RequestFinish<'a> = dyn FnMut(&mut SigningRequestRecord) -> Result<()> + 'a;
 
@@ -185,7 +187,14 @@ pub trait Store: Send + Sync {
 
     fn create_key(&self, key: &KeyRecord, audit: &AuditEvent) -> Result<()>;
     fn key_by_id(&self, org_id: &str, id: &str) -> Result<Option<KeyRecord>>;
+    /// Keys of an environment that are not destroyed.
     fn list_keys(&self, org_id: &str, environment: Environment) -> Result<Vec<KeyRecord>>;
+    /// Reads the key inside a transaction, lets `update` change its mutable fields (certificates,
+    /// policy, state, lock, purge time), writes it back with the audit event `update` returns.
+    fn update_key(&self, org_id: &str, id: &str, update: &mut KeyUpdate<'_>) -> Result<KeyRecord>;
+    /// Destroys keys whose scheduled deletion is due: the sealed private key is erased and the state
+    /// becomes `destroyed`, each with an audit record. Returns the ids destroyed.
+    fn purge_due_keys(&self, now: i64) -> Result<Vec<String>>;
 
     /// Inserts `request` unless its `(credential, idempotency key)` was used before, in which case the
     /// earlier request is returned and `finish` is not called. `finish` runs inside the transaction.

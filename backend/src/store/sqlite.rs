@@ -17,7 +17,7 @@ use super::sqlite_rows::{
     audit_row, credential_row, enum_name, json, key_row, org_row, request_row, user_row,
 };
 use super::{
-    CredentialRecord, Idempotent, KeyRecord, OrgRecord, RequestFinish, RequestUpdate,
+    CredentialRecord, Idempotent, KeyRecord, KeyUpdate, OrgRecord, RequestFinish, RequestUpdate,
     SigningRequestRecord, Store, TotpUpdate, UserRecord,
 };
 use crate::audit::{chain_next, AuditEvent};
@@ -429,6 +429,67 @@ impl Store for SqliteStore {
             .and_then(|rows| rows.collect())
             .map_err(ServiceError::storage)?;
         Ok(keys)
+    }
+
+    fn update_key(&self, org_id: &str, id: &str, update: &mut KeyUpdate<'_>) -> Result<KeyRecord> {
+        self.write(|tx| {
+            let mut key = tx
+                .query_row(
+                    "SELECT * FROM keys WHERE org_id = ?1 AND id = ?2",
+                    [org_id, id],
+                    key_row,
+                )
+                .optional()
+                .map_err(ServiceError::storage)?
+                .ok_or(ServiceError::NotFound("key"))?;
+            let event = update(&mut key)?;
+            let certificates: Vec<Base64Bytes> =
+                key.certificates.iter().map(|c| Base64Bytes(c.clone())).collect();
+            tx.execute(
+                "UPDATE keys SET certificates = ?3, policy = ?4, state = ?5, locked = ?6, purge_at = ?7
+                 WHERE org_id = ?1 AND id = ?2",
+                params![
+                    org_id,
+                    id,
+                    json(&certificates),
+                    json(&key.policy),
+                    enum_name(&key.state),
+                    key.locked,
+                    key.purge_at
+                ],
+            )
+            .map_err(ServiceError::storage)?;
+            append(tx, &event)?;
+            Ok(key)
+        })
+    }
+
+    fn purge_due_keys(&self, now: i64) -> Result<Vec<String>> {
+        self.write(|tx| {
+            let due: Vec<(String, String)> = {
+                let mut stmt = tx
+                    .prepare(
+                        "SELECT org_id, id FROM keys
+                         WHERE state = 'pending_deletion' AND purge_at <= ?1 AND locked = 0",
+                    )
+                    .map_err(ServiceError::storage)?;
+                let rows = stmt
+                    .query_map([now], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .and_then(|rows| rows.collect())
+                    .map_err(ServiceError::storage)?;
+                rows
+            };
+            for (org_id, id) in &due {
+                // Overwrite the sealed key; the KEK-encrypted bytes are gone with it.
+                tx.execute(
+                    "UPDATE keys SET sealed_private_key = X'', state = 'destroyed' WHERE org_id = ?1 AND id = ?2",
+                    [org_id, id],
+                )
+                .map_err(ServiceError::storage)?;
+                append(tx, &AuditEvent::new(org_id, "svc", "key.purge", id))?;
+            }
+            Ok(due.into_iter().map(|(_, id)| id).collect())
+        })
     }
 
     fn create_signing_request(

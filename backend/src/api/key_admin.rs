@@ -1,0 +1,162 @@
+//! Key administration: certificate chains, locks, scheduled deletion and restore.
+//!
+//! Deletion is never immediate: it schedules destruction after the retention period and stays
+//! restorable until then. A lock blocks deletion and certificate replacement until an admin removes it
+//! with a TOTP-verified login (access tokens can lock, never unlock).
+
+use axum::extract::{Path, State};
+use axum::Json;
+use cryptera_proto::auth::Operation;
+use cryptera_proto::keys::{KeyInfo, KeyState, SetCertificatesRequest};
+
+use super::keys::{key_info, visible_key};
+use super::ApiJson;
+use crate::audit::AuditEvent;
+use crate::auth::Caller;
+use crate::error::{Result, ServiceError};
+use crate::server::AppState;
+use crate::signing::sha256;
+use crate::store::KeyRecord;
+use crate::util::{hex, now};
+
+/// Most certificates in one chain, and the largest one accepted.
+const MAX_CHAIN_LEN: usize = 10;
+const MAX_CERTIFICATE_LEN: usize = 16 * 1024;
+
+/// Runs `change` on a key the caller can see, in one transaction with its audit record.
+async fn change_key<F>(
+    state: AppState,
+    caller: Caller,
+    id: String,
+    action: &'static str,
+    mut change: F,
+) -> Result<Json<KeyInfo>>
+where
+    F: FnMut(&Caller, &mut KeyRecord) -> Result<AuditEvent> + Send + 'static,
+{
+    caller.require(Operation::Admin)?;
+    let key = state
+        .blocking(move |state| {
+            visible_key(state, &caller, &id)?;
+            let mut update = |key: &mut KeyRecord| {
+                let event = change(&caller, key)?;
+                Ok(event.detail("action", action))
+            };
+            state.store().update_key(&caller.org.id, &id, &mut update)
+        })
+        .await?;
+    Ok(Json(key_info(&key)))
+}
+
+pub async fn lock(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<KeyInfo>> {
+    change_key(state, caller, id, "lock", |caller, key| {
+        key.locked = true;
+        Ok(caller.audit("key.lock", &key.id))
+    })
+    .await
+}
+
+pub async fn unlock(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<KeyInfo>> {
+    // Only a person with a second factor lifts a lock; a leaked admin token must not.
+    if !caller.is_user() {
+        return Err(ServiceError::MfaRequired);
+    }
+    change_key(state, caller, id, "unlock", |caller, key| {
+        key.locked = false;
+        Ok(caller.audit("key.unlock", &key.id))
+    })
+    .await
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<KeyInfo>> {
+    let retention = state.config().deletion_retention_secs;
+    change_key(state, caller, id, "delete", move |caller, key| {
+        if key.locked {
+            return Err(ServiceError::KeyLocked);
+        }
+        if key.state == KeyState::Active {
+            key.state = KeyState::PendingDeletion;
+            key.purge_at = Some(now() + retention);
+        }
+        let purge_at = key.purge_at.unwrap_or_default().to_string();
+        Ok(caller
+            .audit("key.delete", &key.id)
+            .detail("purge_at", purge_at))
+    })
+    .await
+}
+
+pub async fn restore(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<KeyInfo>> {
+    change_key(state, caller, id, "restore", |caller, key| {
+        if key.state != KeyState::PendingDeletion {
+            return Err(ServiceError::InvalidRequest(
+                "the key is not scheduled for deletion".into(),
+            ));
+        }
+        key.state = KeyState::Active;
+        key.purge_at = None;
+        Ok(caller.audit("key.restore", &key.id))
+    })
+    .await
+}
+
+pub async fn set_certificates(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<SetCertificatesRequest>,
+) -> Result<Json<KeyInfo>> {
+    if request.certificates.len() > MAX_CHAIN_LEN {
+        return Err(ServiceError::InvalidRequest(format!(
+            "at most {MAX_CHAIN_LEN} certificates"
+        )));
+    }
+    for certificate in &request.certificates {
+        let der = certificate.as_slice();
+        // An X.509 certificate is a DER SEQUENCE; anything else is refused before it is stored.
+        if der.first() != Some(&0x30) || der.len() > MAX_CERTIFICATE_LEN {
+            return Err(ServiceError::InvalidRequest(
+                "certificates must be DER X.509, at most 16 KiB each".into(),
+            ));
+        }
+    }
+    let chain: Vec<Vec<u8>> = request.certificates.into_iter().map(|c| c.0).collect();
+    change_key(state, caller, id, "set_certificates", move |caller, key| {
+        if key.locked {
+            return Err(ServiceError::KeyLocked);
+        }
+        if let Some(leaf) = chain.first() {
+            // The TBSCertificate embeds the subject's SubjectPublicKeyInfo verbatim.
+            if !leaf
+                .windows(key.public_key.len())
+                .any(|w| w == key.public_key.as_slice())
+            {
+                return Err(ServiceError::InvalidRequest(
+                    "the leaf certificate does not certify this key's public key".into(),
+                ));
+            }
+        }
+        key.certificates.clone_from(&chain);
+        let fingerprints: Vec<String> = chain.iter().map(|c| hex(&sha256(c))).collect();
+        Ok(caller
+            .audit("key.certificates", &key.id)
+            .detail("sha256", fingerprints.join(",")))
+    })
+    .await
+}

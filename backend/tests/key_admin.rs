@@ -1,0 +1,235 @@
+//! Key administration over HTTP: locks, scheduled deletion, restore, destruction, certificate chains.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{all_keys, expect_error, json, sha256, token, TestService};
+use cryptera_proto::auth::{Operation, Role};
+use cryptera_proto::error::ErrorCode;
+use cryptera_proto::keys::{KeyInfo, KeyList, KeyState};
+use cryptera_proto::{Base64Bytes, Environment};
+use reqwest::StatusCode;
+use serde_json::json;
+
+/// A DER SEQUENCE wrapping `content` (definite long-form length), enough to frame test certificates.
+fn der_sequence(content: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(content.len()).unwrap().to_be_bytes();
+    let mut out = vec![0x30, 0x82, len[0], len[1]];
+    out.extend_from_slice(content);
+    out
+}
+
+async fn put_json(
+    service: &TestService,
+    token: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> reqwest::Response {
+    service
+        .client
+        .put(service.url(path))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locks_scheduled_deletion_restore_and_destruction() {
+    let service = TestService::start().await;
+    let org = service.org("acme");
+    let mut admin = service.user(&org, "admin", &[Role::Admin]);
+    let session = service
+        .mfa_session(&mut admin, Environment::Development)
+        .await;
+    let admin_token = token(
+        &service,
+        &org,
+        Environment::Development,
+        &[Operation::Admin, Operation::Read],
+        all_keys(),
+    );
+    let signer = token(
+        &service,
+        &org,
+        Environment::Development,
+        &[Operation::Sign],
+        all_keys(),
+    );
+    let response = service
+        .post(
+            &session,
+            "/v1/keys",
+            &json!({"label": "fw", "algorithm": "ed25519"}),
+        )
+        .await;
+    let key: KeyInfo = json(response).await;
+    let key_path = format!("/v1/keys/{}", key.id);
+    let sign = |n: u32| json!({"mechanism": "ed25519", "data": Base64Bytes(b"x".to_vec()), "idempotency_key": format!("s{n}")});
+
+    // A token can lock, but only a person with TOTP can unlock.
+    let locked: KeyInfo = json(
+        service
+            .post(&admin_token, &format!("{key_path}/lock"), &json!({}))
+            .await,
+    )
+    .await;
+    assert!(locked.locked);
+    expect_error(
+        service.delete(&admin_token, &key_path).await,
+        ErrorCode::KeyLocked,
+    )
+    .await;
+    expect_error(
+        service
+            .delete(&admin_token, &format!("{key_path}/lock"))
+            .await,
+        ErrorCode::MfaRequired,
+    )
+    .await;
+    let unlocked: KeyInfo = json(service.delete(&session, &format!("{key_path}/lock")).await).await;
+    assert!(!unlocked.locked);
+
+    // Deletion is scheduled, blocks signing, and can be undone.
+    let deleted: KeyInfo = json(service.delete(&session, &key_path).await).await;
+    assert_eq!(deleted.state, KeyState::PendingDeletion);
+    let purge_at = deleted.purge_at.unwrap();
+    assert!(purge_at > cryptera_backend::util::now() + 29 * 86_400);
+    expect_error(
+        service
+            .post(&signer, &format!("{key_path}/sign"), &sign(1))
+            .await,
+        ErrorCode::KeyDeleted,
+    )
+    .await;
+    let restored: KeyInfo = json(
+        service
+            .post(&session, &format!("{key_path}/restore"), &json!({}))
+            .await,
+    )
+    .await;
+    assert_eq!(restored.state, KeyState::Active);
+    assert_eq!(
+        service
+            .post(&signer, &format!("{key_path}/sign"), &sign(2))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    // Once due, the key is destroyed: the sealed private key is erased and the key disappears.
+    json::<KeyInfo>(service.delete(&session, &key_path).await).await;
+    assert!(service
+        .state
+        .store()
+        .purge_due_keys(purge_at - 1)
+        .unwrap()
+        .is_empty());
+    let destroyed = service
+        .state
+        .store()
+        .purge_due_keys(purge_at + 86_400)
+        .unwrap();
+    assert_eq!(destroyed, vec![key.id.clone()]);
+    let record = service
+        .state
+        .store()
+        .key_by_id(&org, &key.id)
+        .unwrap()
+        .unwrap();
+    assert!(record.sealed_private_key.is_empty());
+    expect_error(service.get(&session, &key_path).await, ErrorCode::NotFound).await;
+    let list: KeyList = json(service.get(&session, "/v1/keys").await).await;
+    assert!(list.keys.is_empty());
+
+    let actions: Vec<String> = service
+        .state
+        .store()
+        .audit_records(&org, 0, 1000)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.action)
+        .collect();
+    for expected in [
+        "key.lock",
+        "key.unlock",
+        "key.delete",
+        "key.restore",
+        "key.purge",
+    ] {
+        assert!(actions.iter().any(|a| a == expected), "{expected}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_chains_must_match_the_key() {
+    let service = TestService::start().await;
+    let org = service.org("acme");
+    let admin = token(
+        &service,
+        &org,
+        Environment::Development,
+        &[Operation::Admin, Operation::Keygen, Operation::Read],
+        all_keys(),
+    );
+    let key: KeyInfo = json(
+        service
+            .post(
+                &admin,
+                "/v1/keys",
+                &json!({"label": "a", "algorithm": "ecdsa_p256"}),
+            )
+            .await,
+    )
+    .await;
+    let other: KeyInfo = json(
+        service
+            .post(
+                &admin,
+                "/v1/keys",
+                &json!({"label": "b", "algorithm": "ecdsa_p256"}),
+            )
+            .await,
+    )
+    .await;
+    let path = format!("/v1/keys/{}/certificates", key.id);
+
+    let leaf = der_sequence(&der_sequence(key.public_key.as_slice()));
+    let issuer = der_sequence(&sha256(b"issuer"));
+    let chain = json!({"certificates": [Base64Bytes(leaf.clone()), Base64Bytes(issuer.clone())]});
+    let updated: KeyInfo = json(put_json(&service, &admin, &path, &chain).await).await;
+    assert_eq!(
+        updated.certificates,
+        vec![Base64Bytes(leaf), Base64Bytes(issuer)]
+    );
+    let fetched: KeyInfo = json(service.get(&admin, &format!("/v1/keys/{}", key.id)).await).await;
+    assert_eq!(fetched.certificates.len(), 2);
+
+    let wrong = json!({"certificates": [Base64Bytes(der_sequence(other.public_key.as_slice()))]});
+    expect_error(
+        put_json(&service, &admin, &path, &wrong).await,
+        ErrorCode::InvalidRequest,
+    )
+    .await;
+    let not_der = json!({"certificates": [Base64Bytes(b"-----BEGIN CERTIFICATE-----".to_vec())]});
+    expect_error(
+        put_json(&service, &admin, &path, &not_der).await,
+        ErrorCode::InvalidRequest,
+    )
+    .await;
+
+    json::<KeyInfo>(
+        service
+            .post(&admin, &format!("/v1/keys/{}/lock", key.id), &json!({}))
+            .await,
+    )
+    .await;
+    let clear = json!({"certificates": []});
+    expect_error(
+        put_json(&service, &admin, &path, &clear).await,
+        ErrorCode::KeyLocked,
+    )
+    .await;
+}
