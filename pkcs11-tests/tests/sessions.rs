@@ -1,0 +1,544 @@
+//! Sessions, users and PINs: session states, SO and user login rules, wrong and locked PINs with the
+//! token's PIN-count flags, PIN changes and limits, closing all sessions, and private objects hidden
+//! until the user logs in.
+
+#[macro_use]
+mod common;
+
+use common::*;
+use cryptoki::error::RvError;
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, ObjectClass};
+use cryptoki::session::{SessionState, UserType};
+use cryptoki_sys::*;
+
+#[test]
+fn session_states_follow_who_is_logged_in() {
+    let context = pkcs11();
+    let slot = fresh_token("states");
+    let ro = context.open_ro_session(slot).unwrap();
+    let rw = context.open_rw_session(slot).unwrap();
+    let state = |s: &cryptoki::session::Session| s.get_session_info().unwrap().session_state();
+    assert_eq!(state(&ro), SessionState::RoPublic);
+    assert_eq!(state(&rw), SessionState::RwPublic);
+    let info = ro.get_session_info().unwrap();
+    assert!(!info.read_write());
+    assert_eq!(info.slot_id(), slot);
+    assert!(rw.get_session_info().unwrap().read_write());
+    let token = context.get_token_info(slot).unwrap();
+    assert_eq!(token.session_count(), Some(2));
+    assert_eq!(token.rw_session_count(), Some(1));
+
+    rw.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    // Login is per token, so every session of the application changes state.
+    assert_eq!(state(&ro), SessionState::RoUser);
+    assert_eq!(state(&rw), SessionState::RwUser);
+    ro.logout().unwrap();
+    assert_eq!(state(&ro), SessionState::RoPublic);
+    assert_eq!(state(&rw), SessionState::RwPublic);
+
+    drop(ro);
+    rw.login(UserType::So, Some(&pin(SO_PIN))).unwrap();
+    assert_eq!(state(&rw), SessionState::RwSecurityOfficer);
+    // No read-only session may exist beside an SO session.
+    assert_eq!(
+        rv(context.open_ro_session(slot)),
+        RvError::SessionReadWriteSoExists
+    );
+    let second = context.open_rw_session(slot).unwrap();
+    assert_eq!(state(&second), SessionState::RwSecurityOfficer);
+}
+
+#[test]
+fn so_login_is_refused_while_read_only_sessions_exist() {
+    let context = pkcs11();
+    let slot = fresh_token("so-ro");
+    let ro = context.open_ro_session(slot).unwrap();
+    let rw = context.open_rw_session(slot).unwrap();
+    assert_eq!(
+        rv(rw.login(UserType::So, Some(&pin(SO_PIN)))),
+        RvError::SessionReadOnlyExists
+    );
+    drop(ro);
+    rw.login(UserType::So, Some(&pin(SO_PIN))).unwrap();
+}
+
+#[test]
+fn user_and_so_logins_exclude_each_other() {
+    let context = pkcs11();
+    let slot = fresh_token("already");
+    let first = context.open_rw_session(slot).unwrap();
+    let second = context.open_rw_session(slot).unwrap();
+    first.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    assert_eq!(
+        rv(second.login(UserType::User, Some(&pin(USER_PIN)))),
+        RvError::UserAlreadyLoggedIn
+    );
+    assert_eq!(
+        rv(second.login(UserType::So, Some(&pin(SO_PIN)))),
+        RvError::UserAnotherAlreadyLoggedIn
+    );
+    second.logout().unwrap();
+    assert_eq!(rv(first.logout()), RvError::UserNotLoggedIn);
+    first.login(UserType::So, Some(&pin(SO_PIN))).unwrap();
+    assert_eq!(
+        rv(second.login(UserType::User, Some(&pin(USER_PIN)))),
+        RvError::UserAnotherAlreadyLoggedIn
+    );
+    assert_eq!(
+        rv(first.login(UserType::VendorExtension(0x1234), Some(&pin(USER_PIN)))),
+        RvError::UserTypeInvalid
+    );
+}
+
+#[test]
+fn wrong_user_pins_lock_the_pin_and_the_so_unlocks_it() {
+    assert_eq!(MAX_PIN_ATTEMPTS, 3, "the flags below assume three attempts");
+    let context = pkcs11();
+    let slot = fresh_token("lockout");
+    let session = context.open_rw_session(slot).unwrap();
+    let flags = || {
+        let info = context.get_token_info(slot).unwrap();
+        (
+            info.user_pin_count_low(),
+            info.user_pin_final_try(),
+            info.user_pin_locked(),
+        )
+    };
+    assert_eq!(flags(), (false, false, false));
+
+    // A right PIN after a wrong one resets the count.
+    assert_eq!(
+        rv(session.login(UserType::User, Some(&pin("wrong-pin")))),
+        RvError::PinIncorrect
+    );
+    assert_eq!(flags(), (true, false, false));
+    session.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    session.logout().unwrap();
+    assert_eq!(flags(), (false, false, false));
+
+    assert_eq!(
+        rv(session.login(UserType::User, Some(&pin("wrong-1")))),
+        RvError::PinIncorrect
+    );
+    assert_eq!(flags(), (true, false, false));
+    assert_eq!(
+        rv(session.login(UserType::User, Some(&pin("wrong-2")))),
+        RvError::PinIncorrect
+    );
+    assert_eq!(flags(), (true, true, false));
+    assert_eq!(
+        rv(session.login(UserType::User, Some(&pin("wrong-3")))),
+        RvError::PinIncorrect
+    );
+    let info = context.get_token_info(slot).unwrap();
+    assert!(info.user_pin_locked());
+    assert!(!info.user_pin_final_try());
+    // Locked means locked, even for the right PIN.
+    assert_eq!(
+        rv(session.login(UserType::User, Some(&pin(USER_PIN)))),
+        RvError::PinLocked
+    );
+    // The SO is unaffected and sets a new user PIN, which unlocks it.
+    assert!(!context.get_token_info(slot).unwrap().so_pin_count_low());
+    session.login(UserType::So, Some(&pin(SO_PIN))).unwrap();
+    session.init_pin(&pin("fresh-pin")).unwrap();
+    session.logout().unwrap();
+    assert_eq!(flags(), (false, false, false));
+    assert_eq!(
+        rv(session.login(UserType::User, Some(&pin(USER_PIN)))),
+        RvError::PinIncorrect
+    );
+    session
+        .login(UserType::User, Some(&pin("fresh-pin")))
+        .unwrap();
+    assert_eq!(flags(), (false, false, false));
+}
+
+#[test]
+fn wrong_so_pins_set_the_so_flags_and_lock() {
+    let context = pkcs11();
+    let slot = fresh_token("so-lockout");
+    let session = context.open_rw_session(slot).unwrap();
+    let flags = || {
+        let info = context.get_token_info(slot).unwrap();
+        (
+            info.so_pin_count_low(),
+            info.so_pin_final_try(),
+            info.so_pin_locked(),
+        )
+    };
+    for (attempt, expected) in [
+        (false, false, false),
+        (true, false, false),
+        (true, true, false),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        assert_eq!(flags(), expected, "before wrong SO PIN {attempt}");
+        assert_eq!(
+            rv(session.login(UserType::So, Some(&pin("not-the-so-pin")))),
+            RvError::PinIncorrect
+        );
+    }
+    assert_eq!(flags(), (false, false, true));
+    assert_eq!(
+        rv(session.login(UserType::So, Some(&pin(SO_PIN)))),
+        RvError::PinLocked
+    );
+    // The user's PIN is a separate counter.
+    assert!(!context.get_token_info(slot).unwrap().user_pin_count_low());
+    session.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+}
+
+#[test]
+fn set_pin_replaces_the_pin_of_whoever_is_logged_in() {
+    let context = pkcs11();
+    let slot = fresh_token("setpin");
+    let session = context.open_rw_session(slot).unwrap();
+    session.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    assert_eq!(
+        rv(session.set_pin(&pin("not-my-pin"), &pin("new-user-pin"))),
+        RvError::PinIncorrect
+    );
+    session
+        .set_pin(&pin(USER_PIN), &pin("new-user-pin"))
+        .unwrap();
+    session.logout().unwrap();
+    assert_eq!(
+        rv(session.login(UserType::User, Some(&pin(USER_PIN)))),
+        RvError::PinIncorrect
+    );
+    session
+        .login(UserType::User, Some(&pin("new-user-pin")))
+        .unwrap();
+    session.logout().unwrap();
+
+    session.login(UserType::So, Some(&pin(SO_PIN))).unwrap();
+    session.set_pin(&pin(SO_PIN), &pin("new-so-pin")).unwrap();
+    session.logout().unwrap();
+    assert_eq!(
+        rv(session.login(UserType::So, Some(&pin(SO_PIN)))),
+        RvError::PinIncorrect
+    );
+    session
+        .login(UserType::So, Some(&pin("new-so-pin")))
+        .unwrap();
+    session.logout().unwrap();
+
+    // A read-only session cannot change a PIN.
+    let ro = context.open_ro_session(slot).unwrap();
+    ro.login(UserType::User, Some(&pin("new-user-pin")))
+        .unwrap();
+    assert_eq!(
+        rv(ro.set_pin(&pin("new-user-pin"), &pin("another-pin"))),
+        RvError::SessionReadOnly
+    );
+}
+
+#[test]
+fn pin_lengths_outside_the_limits_are_refused() {
+    let context = pkcs11();
+    let slot = fresh_token("pinlen");
+    let info = context.get_token_info(slot).unwrap();
+    assert_eq!(info.min_pin_length(), MIN_PIN_LEN);
+    assert_eq!(info.max_pin_length(), MAX_PIN_LEN);
+    let short = "x".repeat(MIN_PIN_LEN - 1);
+    let long = "x".repeat(MAX_PIN_LEN + 1);
+    let shortest = "y".repeat(MIN_PIN_LEN);
+    let longest = "z".repeat(MAX_PIN_LEN);
+
+    let session = context.open_rw_session(slot).unwrap();
+    session.login(UserType::So, Some(&pin(SO_PIN))).unwrap();
+    assert_eq!(rv(session.init_pin(&pin(&short))), RvError::PinLenRange);
+    assert_eq!(rv(session.init_pin(&pin(&long))), RvError::PinLenRange);
+    session.init_pin(&pin(&shortest)).unwrap();
+    session.logout().unwrap();
+
+    session
+        .login(UserType::User, Some(&pin(&shortest)))
+        .unwrap();
+    assert_eq!(
+        rv(session.set_pin(&pin(&shortest), &pin(&short))),
+        RvError::PinLenRange
+    );
+    assert_eq!(
+        rv(session.set_pin(&pin(&shortest), &pin(&long))),
+        RvError::PinLenRange
+    );
+    session.set_pin(&pin(&shortest), &pin(&longest)).unwrap();
+    session.logout().unwrap();
+    session.login(UserType::User, Some(&pin(&longest))).unwrap();
+    drop(session);
+
+    // C_InitToken checks the SO PIN's length before it touches anything.
+    let free = context
+        .get_all_slots()
+        .unwrap()
+        .into_iter()
+        .find(|s| !context.get_token_info(*s).unwrap().token_initialized())
+        .unwrap();
+    assert_eq!(
+        rv(context.init_token(free, &pin(&short), "too-short")),
+        RvError::PinLenRange
+    );
+}
+
+#[test]
+fn close_all_sessions_closes_every_session_and_logs_out() {
+    let context = pkcs11();
+    let slot = fresh_token("closeall");
+    let sessions: Vec<_> = (0..3)
+        .map(|_| context.open_rw_session_no_drop(slot).unwrap())
+        .collect();
+    sessions[0]
+        .login(UserType::User, Some(&pin(USER_PIN)))
+        .unwrap();
+    assert_eq!(
+        context.get_token_info(slot).unwrap().session_count(),
+        Some(3)
+    );
+    assert_eq!(ck!(C_CloseAllSessions, slot.id()), CKR_OK);
+    for session in &sessions {
+        let mut info = CK_SESSION_INFO {
+            slotID: 0,
+            state: 0,
+            flags: 0,
+            ulDeviceError: 0,
+        };
+        assert_eq!(
+            ck!(C_GetSessionInfo, session.handle(), &mut info),
+            CKR_SESSION_HANDLE_INVALID
+        );
+    }
+    assert_eq!(
+        context.get_token_info(slot).unwrap().session_count(),
+        Some(0)
+    );
+    let again = context.open_rw_session(slot).unwrap();
+    assert_eq!(
+        again.get_session_info().unwrap().session_state(),
+        SessionState::RwPublic
+    );
+}
+
+#[test]
+fn closing_the_last_session_logs_out() {
+    let context = pkcs11();
+    let slot = fresh_token("lastclose");
+    let session = context.open_rw_session(slot).unwrap();
+    session.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    drop(session);
+    let session = context.open_rw_session(slot).unwrap();
+    assert_eq!(
+        session.get_session_info().unwrap().session_state(),
+        SessionState::RwPublic
+    );
+}
+
+fn data_object(label: &str, token: bool, private: bool) -> Vec<Attribute> {
+    vec![
+        Attribute::Class(ObjectClass::DATA),
+        Attribute::Token(token),
+        Attribute::Private(private),
+        Attribute::Label(label.as_bytes().to_vec()),
+        Attribute::Value(label.as_bytes().to_vec()),
+    ]
+}
+
+#[test]
+fn private_objects_stay_hidden_until_the_user_logs_in() {
+    let context = pkcs11();
+    let slot = fresh_token("hidden");
+    let session = context.open_rw_session(slot).unwrap();
+    assert_eq!(
+        rv(session.create_object(&data_object("early", true, true))),
+        RvError::UserNotLoggedIn
+    );
+    session.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    let private = session
+        .create_object(&data_object("secret", true, true))
+        .unwrap();
+    session
+        .create_object(&data_object("open", true, false))
+        .unwrap();
+    let (_, private_key) = ec_pair(&session, P256);
+    let all_data = [Attribute::Class(ObjectClass::DATA)];
+    assert_eq!(session.find_objects(&all_data).unwrap().len(), 2);
+    session.logout().unwrap();
+
+    let found = session.find_objects(&all_data).unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        bytes_attr(&session, found[0], cryptoki::object::AttributeType::Label),
+        b"open"
+    );
+    assert!(session
+        .find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY)])
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        rv(session.get_attributes(private, &[cryptoki::object::AttributeType::Value])),
+        RvError::ObjectHandleInvalid
+    );
+    assert_eq!(
+        rv(session.destroy_object(private)),
+        RvError::ObjectHandleInvalid
+    );
+    assert_eq!(
+        rv(session.sign_init(&Mechanism::Ecdsa, private_key)),
+        RvError::KeyHandleInvalid
+    );
+
+    session.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    assert_eq!(session.find_objects(&all_data).unwrap().len(), 2);
+    assert_eq!(
+        bytes_attr(&session, private, cryptoki::object::AttributeType::Value),
+        b"secret"
+    );
+}
+
+#[test]
+fn read_only_sessions_cannot_write_token_objects() {
+    let context = pkcs11();
+    let slot = fresh_token("ro-write");
+    let ro = context.open_ro_session(slot).unwrap();
+    ro.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    assert_eq!(
+        rv(ro.create_object(&data_object("persist", true, false))),
+        RvError::SessionReadOnly
+    );
+    // Session objects are fine in a read-only session.
+    let temporary = ro
+        .create_object(&data_object("temporary", false, true))
+        .unwrap();
+    ro.destroy_object(temporary).unwrap();
+    let rw = context.open_rw_session(slot).unwrap();
+    let stored = rw
+        .create_object(&data_object("persist", true, false))
+        .unwrap();
+    assert_eq!(rv(ro.destroy_object(stored)), RvError::SessionReadOnly);
+    assert_eq!(
+        rv(ro.update_attributes(stored, &[Attribute::Label(b"renamed".to_vec())])),
+        RvError::SessionReadOnly
+    );
+}
+
+#[test]
+fn session_objects_belong_to_their_session() {
+    let context = pkcs11();
+    let slot = fresh_token("session-objects");
+    let first = context.open_rw_session(slot).unwrap();
+    let second = context.open_rw_session(slot).unwrap();
+    let object = first
+        .create_object(&data_object("mine", false, false))
+        .unwrap();
+    // Visible to every session of the application while its session lives.
+    assert_eq!(
+        bytes_attr(&second, object, cryptoki::object::AttributeType::Value),
+        b"mine"
+    );
+    drop(first);
+    assert_eq!(
+        rv(second.get_attributes(object, &[cryptoki::object::AttributeType::Value])),
+        RvError::ObjectHandleInvalid
+    );
+}
+
+#[test]
+fn reinitialising_a_token_needs_its_so_pin_and_wipes_it() {
+    let context = pkcs11();
+    let slot = fresh_token("reinit");
+    {
+        let session = context.open_rw_session(slot).unwrap();
+        session.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+        session
+            .create_object(&data_object("old", true, false))
+            .unwrap();
+        assert_eq!(
+            rv(context.init_token(slot, &pin(SO_PIN), "reinit-2")),
+            RvError::SessionExists
+        );
+    }
+    assert_eq!(
+        rv(context.init_token(slot, &pin("wrong-so-pin"), "reinit-2")),
+        RvError::PinIncorrect
+    );
+    context.init_token(slot, &pin(SO_PIN), "reinit-2").unwrap();
+    let info = context.get_token_info(slot).unwrap();
+    assert_eq!(info.label(), "reinit-2");
+    assert!(!info.user_pin_initialized());
+    let session = context.open_rw_session(slot).unwrap();
+    assert!(session
+        .find_objects(&[Attribute::Class(ObjectClass::DATA)])
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        rv(session.login(UserType::User, Some(&pin(USER_PIN)))),
+        RvError::UserPinNotInitialized
+    );
+}
+
+#[test]
+fn always_authenticate_keys_need_a_context_login_per_operation() {
+    let context = pkcs11();
+    let slot = fresh_token("context-login");
+    let session = context.open_rw_session(slot).unwrap();
+    session.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    let (_, private) = key_pair(
+        &session,
+        &Mechanism::EccKeyPairGen,
+        &[Attribute::EcParams(P256.to_vec())],
+        &[Attribute::AlwaysAuthenticate(true)],
+    );
+    let digest = [7u8; 32];
+    session.sign_init(&Mechanism::Ecdsa, private).unwrap();
+    assert_eq!(
+        rv(session.login(UserType::ContextSpecific, Some(&pin("wrong-pin")))),
+        RvError::PinIncorrect
+    );
+    let mut signature = vec![0u8; 64];
+    let mut len = signature.len() as CK_ULONG;
+    let mut data = digest;
+    assert_eq!(
+        ck!(
+            C_Sign,
+            session.handle(),
+            data.as_mut_ptr(),
+            data.len() as CK_ULONG,
+            signature.as_mut_ptr(),
+            &mut len
+        ),
+        CKR_USER_NOT_LOGGED_IN
+    );
+    session
+        .login(UserType::ContextSpecific, Some(&pin(USER_PIN)))
+        .unwrap();
+    assert_eq!(
+        ck!(
+            C_Sign,
+            session.handle(),
+            data.as_mut_ptr(),
+            data.len() as CK_ULONG,
+            signature.as_mut_ptr(),
+            &mut len
+        ),
+        CKR_OK
+    );
+    assert_eq!(len, 64);
+    // The next operation needs its own context login.
+    session.sign_init(&Mechanism::Ecdsa, private).unwrap();
+    let mut len = signature.len() as CK_ULONG;
+    assert_eq!(
+        ck!(
+            C_Sign,
+            session.handle(),
+            data.as_mut_ptr(),
+            data.len() as CK_ULONG,
+            signature.as_mut_ptr(),
+            &mut len
+        ),
+        CKR_USER_NOT_LOGGED_IN
+    );
+}
