@@ -123,7 +123,7 @@ pub fn rsa_pss_sign(
     digest: &[u8],
 ) -> Result<Vec<u8>> {
     let key = Key::private(pkcs1_der)?;
-    if digest.len() != hash.len() {
+    if digest.len() != hash.output_len() {
         return Err(Error::DataLenRange);
     }
     let salt = i32::try_from(salt_len).map_err(|_| Error::MechanismParamInvalid)?;

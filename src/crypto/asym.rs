@@ -82,7 +82,7 @@ impl Curve {
     /// from it (FIPS 186-4 §6.4: the leftmost bits of the hash, at most the order's length).
     fn normalize_digest(self, hash: &[u8]) -> Result<Digest> {
         let want = self.digest_hash();
-        let len = want.len();
+        let len = want.output_len();
         let order_bytes = self.bits().div_ceil(8);
         let mut buf = vec![0u8; len];
         if hash.len() <= len {
@@ -430,7 +430,7 @@ fn pss_encoding(hash: HashAlg, salt_len: usize) -> Result<&'static RsaSignatureE
     if salt_len > 1024 {
         return Err(Error::MechanismParamInvalid);
     }
-    if salt_len == hash.len() {
+    if salt_len == hash.output_len() {
         return Ok(match hash {
             HashAlg::Sha256 => &signature::RSA_PSS_SHA256,
             HashAlg::Sha384 => &signature::RSA_PSS_SHA384,

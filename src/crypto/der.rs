@@ -50,7 +50,7 @@ pub fn parse_digest_info(input: &[u8]) -> Result<(HashAlg, &[u8])> {
         _ => return Err(Error::DataInvalid),
     };
     let digest = info.digest.as_bytes();
-    if digest.len() != hash.len() {
+    if digest.len() != hash.output_len() {
         return Err(Error::DataInvalid);
     }
     Ok((hash, digest))

@@ -30,7 +30,7 @@ impl HashAlg {
         }
     }
 
-    pub fn len(self) -> usize {
+    pub fn output_len(self) -> usize {
         self.algorithm().output_len()
     }
 
@@ -43,7 +43,7 @@ impl HashAlg {
             HashAlg::Sha512,
         ]
         .into_iter()
-        .find(|h| h.len() == len)
+        .find(|h| h.output_len() == len)
     }
 
     pub fn hasher(self) -> Hasher {

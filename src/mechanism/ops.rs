@@ -18,7 +18,7 @@ use zeroize::Zeroizing;
 enum Input {
     Hash(Hasher),
     Buffer(Zeroizing<Vec<u8>>),
-    Mac(Hmac),
+    Mac(Box<Hmac>),
 }
 
 impl Input {
@@ -116,7 +116,7 @@ fn asym_scheme(
             let SignScheme::RsaPss { hash, .. } = scheme else {
                 return Err(Error::MechanismParamInvalid);
             };
-            (scheme, buffer(), Some(hash.len()))
+            (scheme, buffer(), Some(hash.output_len()))
         }
         (
             CKM_SHA224_RSA_PKCS_PSS
@@ -194,7 +194,7 @@ impl SignOp {
             let mac = Hmac::new(hash, secret_value(object)?);
             return Ok(SignOp {
                 key: SignKey::Secret,
-                input: Input::Mac(mac),
+                input: Input::Mac(Box::new(mac)),
                 max_input: None,
                 needs_context_login: false,
             });
@@ -240,7 +240,7 @@ impl SignOp {
         match self.input {
             Input::Hash(h) => Ok((self.key, Zeroizing::new(h.finish()), None)),
             Input::Buffer(b) => Ok((self.key, b, None)),
-            Input::Mac(m) => Ok((self.key, Zeroizing::new(Vec::new()), Some(m))),
+            Input::Mac(m) => Ok((self.key, Zeroizing::new(Vec::new()), Some(*m))),
         }
     }
 
