@@ -288,3 +288,86 @@ async fn approver_groups_mfa_and_expiry() {
     assert_eq!(stored.status, SigningRequestStatus::Expired);
     assert!(stored.signature.is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_window_covers_a_release_pipeline() {
+    let service = TestService::start().await;
+    let org = service.org("acme");
+    let key = key_with_policy(
+        &service,
+        &org,
+        json!({"approvals_required": 1, "approval_window": {"max_signatures": 3, "hours": 2}}),
+    )
+    .await;
+    let pipeline = token(
+        &service,
+        &org,
+        Environment::Development,
+        &[Operation::Sign, Operation::Read],
+        all_keys(),
+    );
+    let other = token(
+        &service,
+        &org,
+        Environment::Development,
+        &[Operation::Sign, Operation::Read],
+        all_keys(),
+    );
+    let mut ann = service.user(&org, "ann", &[Role::Approver]);
+    let ann = service
+        .mfa_session(&mut ann, Environment::Development)
+        .await;
+    let sign_path = format!("/v1/keys/{}/sign", key.id);
+
+    let first: SigningRequestInfo = json(
+        service
+            .post(&pipeline, &sign_path, &sign_body(&sha256(b"file 1"), "f1"))
+            .await,
+    )
+    .await;
+    assert_eq!(first.status, SigningRequestStatus::Pending);
+    let approved: SigningRequestInfo = json(
+        service
+            .post(
+                &ann,
+                &format!("/v1/signing-requests/{}/approve", first.id),
+                &json!({}),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(approved.status, SigningRequestStatus::Completed);
+
+    // Two more files sign at once under the window (three signatures in all) ...
+    for n in 2..=3 {
+        let response = service
+            .post(
+                &pipeline,
+                &sign_path,
+                &sign_body(&sha256(format!("file {n}").as_bytes()), &format!("f{n}")),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "file {n}");
+        let signed: SignResponse = json(response).await;
+        let request: SigningRequestInfo = json(
+            service
+                .get(
+                    &pipeline,
+                    &format!("/v1/signing-requests/{}", signed.request_id),
+                )
+                .await,
+        )
+        .await;
+        assert_eq!(request.approved_under.as_deref(), Some(first.id.as_str()));
+        assert!(request.approvals.is_empty());
+    }
+    // ... then the window is used up, and it never covered another requester.
+    let response = service
+        .post(&pipeline, &sign_path, &sign_body(&sha256(b"file 4"), "f4"))
+        .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let response = service
+        .post(&other, &sign_path, &sign_body(&sha256(b"file 5"), "f5"))
+        .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+}

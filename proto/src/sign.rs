@@ -89,6 +89,10 @@ pub struct SigningRequestInfo {
     pub expires_at: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<Base64Bytes>,
+    /// Set when the request was signed without new approvals, under the approval window opened by this
+    /// earlier (approved) request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_under: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

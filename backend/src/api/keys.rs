@@ -75,6 +75,13 @@ pub fn create_key(
             "request_expiry_seconds must be between 1 and 30 days".into(),
         ));
     }
+    if let Some(window) = policy.approval_window {
+        if window.max_signatures == 0 || window.hours == 0 || window.hours > 30 * 24 {
+            return Err(ServiceError::InvalidRequest(
+                "an approval window needs max_signatures >= 1 and 1 to 720 hours".into(),
+            ));
+        }
+    }
     if environment == Environment::Production
         && state.kek().source() != KekSource::Pkcs11
         && !state.config().allow_production_with_file_kek

@@ -23,7 +23,7 @@ use crate::auth::Caller;
 use crate::error::{Result, ServiceError};
 use crate::server::AppState;
 use crate::signing::{self, SignInput};
-use crate::store::{Idempotent, KeyRecord, SigningRequestRecord};
+use crate::store::{ApprovalWindowQuery, Idempotent, KeyRecord, SigningRequestRecord};
 use crate::util::{hex, new_id, now};
 
 fn info(request: &SigningRequestRecord) -> SigningRequestInfo {
@@ -44,6 +44,7 @@ fn info(request: &SigningRequestRecord) -> SigningRequestInfo {
         created_at: request.created_at,
         expires_at: request.expires_at,
         signature: request.signature.clone().map(Base64Bytes),
+        approved_under: request.window_of.clone(),
     }
 }
 
@@ -97,6 +98,7 @@ fn make_signature(
 fn complete(state: &AppState, key: &KeyRecord, request: &mut SigningRequestRecord) -> Result<()> {
     request.signature = Some(make_signature(state, key, request)?);
     request.status = SigningRequestStatus::Completed;
+    request.completed_at = Some(now());
     request.data = None;
     Ok(())
 }
@@ -211,7 +213,16 @@ fn sign_blocking(
         created_at,
         expires_at: created_at + i64::try_from(key.policy.request_expiry_seconds).unwrap_or(86_400),
         signature: None,
+        completed_at: None,
+        window_of: None,
     };
+    let window = key
+        .policy
+        .approval_window
+        .map(|window| ApprovalWindowQuery {
+            since: created_at - i64::from(window.hours) * 3600,
+            max_signatures: window.max_signatures,
+        });
     let artifact = &request.artifact;
     let audit = caller
         .audit("key.sign", &key.id)
@@ -225,14 +236,14 @@ fn sign_blocking(
         );
     let fingerprint = record.fingerprint.clone();
     let mut finish = |new: &mut SigningRequestRecord| {
-        if new.approvals_required == 0 {
+        if new.approvals_required == 0 || new.window_of.is_some() {
             complete(state, key, new)?;
         }
         Ok(())
     };
     match state
         .store()
-        .create_signing_request(record, &mut finish, &audit)?
+        .create_signing_request(record, window, &mut finish, &audit)?
     {
         Idempotent::Created(created) => answer(state, &created),
         Idempotent::Existing(existing) if existing.fingerprint == fingerprint => {

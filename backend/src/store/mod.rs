@@ -136,6 +136,17 @@ pub struct SigningRequestRecord {
     pub created_at: i64,
     pub expires_at: i64,
     pub signature: Option<Vec<u8>>,
+    pub completed_at: Option<i64>,
+    /// Set when signed without approvals under the approval window opened by that request.
+    pub window_of: Option<String>,
+}
+
+/// An approval window to look for when creating a request: an approved request of the same key and
+/// requester completed at or after `since`, with fewer than `max_signatures` signatures made under it.
+#[derive(Clone, Copy, Debug)]
+pub struct ApprovalWindowQuery {
+    pub since: i64,
+    pub max_signatures: u32,
 }
 
 /// Result of creating a signing request under an idempotency key.
@@ -197,10 +208,12 @@ pub trait Store: Send + Sync {
     fn purge_due_keys(&self, now: i64) -> Result<Vec<String>>;
 
     /// Inserts `request` unless its `(credential, idempotency key)` was used before, in which case the
-    /// earlier request is returned and `finish` is not called. `finish` runs inside the transaction.
+    /// earlier request is returned and `finish` is not called. With `window`, an open approval window is
+    /// looked up first and recorded in `window_of`. `finish` runs inside the transaction.
     fn create_signing_request(
         &self,
         request: SigningRequestRecord,
+        window: Option<ApprovalWindowQuery>,
         finish: &mut RequestFinish<'_>,
         audit: &AuditEvent,
     ) -> Result<Idempotent>;

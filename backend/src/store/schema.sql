@@ -66,9 +66,14 @@ CREATE TABLE IF NOT EXISTS signing_requests (
     created_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL,
     signature BLOB,
+    completed_at INTEGER,
+    -- The approved request whose approval window this request was signed under.
+    window_of TEXT,
     UNIQUE (org_id, requester_id, idempotency_key)
 );
 CREATE INDEX IF NOT EXISTS signing_requests_status ON signing_requests (org_id, status);
+CREATE INDEX IF NOT EXISTS signing_requests_window
+    ON signing_requests (org_id, key_id, requester_id, completed_at);
 CREATE TABLE IF NOT EXISTS audit_records (
     org_id TEXT NOT NULL,
     seq INTEGER NOT NULL,

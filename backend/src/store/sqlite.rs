@@ -17,8 +17,8 @@ use super::sqlite_rows::{
     audit_row, credential_row, enum_name, json, key_row, org_row, request_row, user_row,
 };
 use super::{
-    CredentialRecord, Idempotent, KeyRecord, KeyUpdate, OrgRecord, RequestFinish, RequestUpdate,
-    SigningRequestRecord, Store, TotpUpdate, UserRecord,
+    ApprovalWindowQuery, CredentialRecord, Idempotent, KeyRecord, KeyUpdate, OrgRecord,
+    RequestFinish, RequestUpdate, SigningRequestRecord, Store, TotpUpdate, UserRecord,
 };
 use crate::audit::{chain_next, AuditEvent};
 use crate::error::{Result, ServiceError};
@@ -103,14 +103,52 @@ fn append(tx: &Transaction<'_>, event: &AuditEvent) -> Result<AuditRecord> {
     Ok(record)
 }
 
+/// The approved request whose window still covers another signature for this key and requester.
+/// Runs in the creating transaction, so two racing requests cannot both take the last slot.
+fn open_window(
+    tx: &Transaction<'_>,
+    request: &SigningRequestRecord,
+    window: &ApprovalWindowQuery,
+) -> Result<Option<String>> {
+    let anchor: Option<String> = tx
+        .query_row(
+            "SELECT id FROM signing_requests
+             WHERE org_id = ?1 AND key_id = ?2 AND requester_id = ?3 AND status = 'completed'
+               AND approvals_required > 0 AND window_of IS NULL AND completed_at >= ?4
+             ORDER BY completed_at DESC LIMIT 1",
+            params![
+                request.org_id,
+                request.key_id,
+                request.requester_id,
+                window.since
+            ],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(ServiceError::storage)?;
+    let Some(anchor) = anchor else {
+        return Ok(None);
+    };
+    let used: u32 = tx
+        .query_row(
+            "SELECT COUNT(*) FROM signing_requests WHERE org_id = ?1 AND window_of = ?2",
+            params![request.org_id, anchor],
+            |row| row.get(0),
+        )
+        .map_err(ServiceError::storage)?;
+    // The approved request itself is the window's first signature.
+    Ok((used + 1 < window.max_signatures).then_some(anchor))
+}
+
 fn write_request(tx: &Transaction<'_>, request: &SigningRequestRecord, insert: bool) -> Result<()> {
     let sql = if insert {
         "INSERT INTO signing_requests (id, org_id, key_id, credential_id, requester_id, idempotency_key,
             fingerprint, mechanism, digest, data, artifact, status, approvals_required, approvals,
-            created_at, expires_at, signature)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+            created_at, expires_at, signature, completed_at, window_of)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
     } else {
-        "UPDATE signing_requests SET data = ?10, status = ?12, approvals = ?14, signature = ?17
+        "UPDATE signing_requests SET data = ?10, status = ?12, approvals = ?14, signature = ?17,
+            completed_at = ?18, window_of = ?19
          WHERE id = ?1 AND org_id = ?2 AND key_id = ?3 AND credential_id = ?4 AND requester_id = ?5
            AND idempotency_key = ?6 AND fingerprint = ?7 AND mechanism = ?8 AND digest = ?9
            AND artifact = ?11 AND approvals_required = ?13 AND created_at = ?15 AND expires_at = ?16"
@@ -135,7 +173,9 @@ fn write_request(tx: &Transaction<'_>, request: &SigningRequestRecord, insert: b
                 json(&request.approvals),
                 request.created_at,
                 request.expires_at,
-                request.signature
+                request.signature,
+                request.completed_at,
+                request.window_of
             ],
         )
         .map_err(unique("signing request"))?;
@@ -495,6 +535,7 @@ impl Store for SqliteStore {
     fn create_signing_request(
         &self,
         mut request: SigningRequestRecord,
+        window: Option<ApprovalWindowQuery>,
         finish: &mut RequestFinish<'_>,
         audit: &AuditEvent,
     ) -> Result<Idempotent> {
@@ -515,6 +556,9 @@ impl Store for SqliteStore {
             if let Some(existing) = existing {
                 return Ok(Idempotent::Existing(existing));
             }
+            if let Some(window) = window {
+                request.window_of = open_window(tx, &request, &window)?;
+            }
             finish(&mut request)?;
             write_request(tx, &request, true)?;
             let mut event = audit.clone();
@@ -525,6 +569,11 @@ impl Store for SqliteStore {
             event
                 .details
                 .insert("status".into(), enum_name(&request.status));
+            if let Some(anchor) = &request.window_of {
+                event
+                    .details
+                    .insert("approved_under".into(), anchor.clone());
+            }
             append(tx, &event)?;
             Ok(Idempotent::Created(request))
         })

@@ -126,6 +126,8 @@ pub(super) fn request_row(row: &Row<'_>) -> rusqlite::Result<SigningRequestRecor
         created_at: row.get("created_at")?,
         expires_at: row.get("expires_at")?,
         signature: row.get("signature")?,
+        completed_at: row.get("completed_at")?,
+        window_of: row.get("window_of")?,
     })
 }
 
