@@ -122,15 +122,7 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for (name, value) in entries {
-            match value {
-                Some(value) => tx.execute(
-                    "INSERT OR REPLACE INTO meta VALUES (?1, ?2)",
-                    params![name, value],
-                )?,
-                None => tx.execute("DELETE FROM meta WHERE name = ?1", params![name])?,
-            };
-        }
+        write_meta(&tx, entries)?;
         tx.commit()?;
         Ok(())
     }
@@ -175,11 +167,7 @@ impl Store {
     }
 
     pub fn put(&mut self, row: &Row) -> Result<()> {
-        self.conn.execute(
-            "INSERT OR REPLACE INTO objects (uid, private, public, sealed) VALUES (?1, ?2, ?3, ?4)",
-            params![row.uid, row.private as i64, row.public, row.sealed],
-        )?;
-        Ok(())
+        insert_row(&self.conn, row)
     }
 
     /// Replaces several rows in one transaction (re-sealing after a token key change, key pairs).
@@ -188,10 +176,7 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         for row in rows {
-            tx.execute(
-                "INSERT OR REPLACE INTO objects (uid, private, public, sealed) VALUES (?1, ?2, ?3, ?4)",
-                params![row.uid, row.private as i64, row.public, row.sealed],
-            )?;
+            insert_row(&tx, row)?;
         }
         tx.commit()?;
         Ok(())
@@ -210,18 +195,31 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute("DELETE FROM objects", [])?;
-        for (name, value) in meta {
-            match value {
-                Some(value) => tx.execute(
-                    "INSERT OR REPLACE INTO meta VALUES (?1, ?2)",
-                    params![name, value],
-                )?,
-                None => tx.execute("DELETE FROM meta WHERE name = ?1", params![name])?,
-            };
-        }
+        write_meta(&tx, meta)?;
         tx.commit()?;
         Ok(())
     }
+}
+
+fn write_meta(conn: &Connection, entries: &[(&str, Option<Vec<u8>>)]) -> Result<()> {
+    for (name, value) in entries {
+        match value {
+            Some(value) => conn.execute(
+                "INSERT OR REPLACE INTO meta VALUES (?1, ?2)",
+                params![name, value],
+            )?,
+            None => conn.execute("DELETE FROM meta WHERE name = ?1", params![name])?,
+        };
+    }
+    Ok(())
+}
+
+fn insert_row(conn: &Connection, row: &Row) -> Result<()> {
+    conn.execute(
+        "INSERT OR REPLACE INTO objects (uid, private, public, sealed) VALUES (?1, ?2, ?3, ?4)",
+        params![row.uid, row.private as i64, row.public, row.sealed],
+    )?;
+    Ok(())
 }
 
 /// Creates the store directory readable by its owner only.
