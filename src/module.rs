@@ -14,8 +14,16 @@ pub struct Module {
     pid: u32,
     pub config: Arc<Config>,
     slots: Mutex<BTreeMap<CK_SLOT_ID, Arc<Token>>>,
-    sessions: RwLock<HashMap<CK_SESSION_HANDLE, Arc<Mutex<Session>>>>,
+    sessions: RwLock<HashMap<CK_SESSION_HANDLE, Arc<OpenSession>>>,
     next_session: AtomicU64,
+}
+
+/// An open session: its fixed facts readable without locking, its state behind its own mutex, so
+/// listing sessions never waits for a session that is busy signing.
+pub struct OpenSession {
+    pub slot_id: CK_SLOT_ID,
+    pub read_write: bool,
+    pub state: Mutex<Session>,
 }
 
 static STATE: RwLock<Option<Arc<Module>>> = RwLock::new(None);
@@ -156,7 +164,7 @@ impl Module {
         slots.get(&slot).cloned().ok_or(Error::SlotIdInvalid)
     }
 
-    pub fn session(&self, handle: CK_SESSION_HANDLE) -> Result<Arc<Mutex<Session>>> {
+    pub fn session(&self, handle: CK_SESSION_HANDLE) -> Result<Arc<OpenSession>> {
         let sessions = self
             .sessions
             .read()
@@ -175,9 +183,6 @@ impl Module {
             .map_err(|_| Error::General("session lock poisoned".into()))?;
         let mut out = Vec::new();
         for (handle, session) in sessions.iter() {
-            let session = session
-                .lock()
-                .map_err(|_| Error::General("session lock poisoned".into()))?;
             if session.slot_id == slot {
                 out.push((*handle, session.read_write));
             }
@@ -202,7 +207,14 @@ impl Module {
         self.sessions
             .write()
             .map_err(|_| Error::General("session lock poisoned".into()))?
-            .insert(handle, Arc::new(Mutex::new(session)));
+            .insert(
+                handle,
+                Arc::new(OpenSession {
+                    slot_id: slot,
+                    read_write,
+                    state: Mutex::new(session),
+                }),
+            );
         Ok(handle)
     }
 
@@ -213,12 +225,8 @@ impl Module {
             .map_err(|_| Error::General("session lock poisoned".into()))?
             .remove(&handle)
             .ok_or(Error::SessionHandleInvalid)?;
-        let (slot, token) = {
-            let session = removed
-                .lock()
-                .map_err(|_| Error::General("session lock poisoned".into()))?;
-            (session.slot_id, session.token.clone())
-        };
+        let slot = removed.slot_id;
+        let token = self.token(slot)?;
         token.drop_session_objects(Some(handle))?;
         if self.sessions_on(slot)?.is_empty() {
             token.forget_login()?;

@@ -42,6 +42,7 @@ fn session_call<T>(
     let module = crate::module::get()?;
     let session = module.session(handle)?;
     let mut session = session
+        .state
         .lock()
         .map_err(|_| Error::General("session lock poisoned".into()))?;
     f(&mut session)
