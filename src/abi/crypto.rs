@@ -13,13 +13,31 @@ unsafe fn init(
     kind: OpKind,
 ) -> CK_RV {
     guard(|| {
-        let mechanism = unsafe { ptr::mechanism(mechanism) }?;
-        session_call(session, |s| match kind {
-            OpKind::Sign => s.sign_init(&mechanism, key, false),
-            OpKind::Verify => s.sign_init(&mechanism, key, true),
-            OpKind::Encrypt => s.encrypt_init(&mechanism, key, false),
-            OpKind::Decrypt => s.encrypt_init(&mechanism, key, true),
-            OpKind::Digest => s.digest_init(&mechanism),
+        session_call(session, |s| {
+            if mechanism.is_null() {
+                return Err(Error::ArgumentsBad);
+            }
+            // A mechanism that cannot do this operation is CKR_MECHANISM_INVALID whatever its
+            // parameter, so that is checked before the parameter is parsed.
+            // SAFETY: checked non-NULL; a CK_MECHANISM by the spec, read unaligned as callers may
+            // pack it.
+            let mechanism_type = unsafe { mechanism.read_unaligned() }.mechanism;
+            let usage = match kind {
+                OpKind::Sign => CKF_SIGN,
+                OpKind::Verify => CKF_VERIFY,
+                OpKind::Encrypt => CKF_ENCRYPT,
+                OpKind::Decrypt => CKF_DECRYPT,
+                OpKind::Digest => CKF_DIGEST,
+            };
+            crate::mechanism::require(mechanism_type, usage)?;
+            let mechanism = unsafe { ptr::mechanism(mechanism) }?;
+            match kind {
+                OpKind::Sign => s.sign_init(&mechanism, key, false),
+                OpKind::Verify => s.sign_init(&mechanism, key, true),
+                OpKind::Encrypt => s.encrypt_init(&mechanism, key, false),
+                OpKind::Decrypt => s.encrypt_init(&mechanism, key, true),
+                OpKind::Digest => s.digest_init(&mechanism),
+            }
         })
     })
 }
