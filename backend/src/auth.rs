@@ -174,6 +174,11 @@ impl FromRequestParts<AppState> for Caller {
         if credential.expires_at <= now || org.trial_expires_at.is_some_and(|end| end <= now) {
             return Err(ServiceError::TokenExpired);
         }
+        // Only authenticated requests reach the shared buckets, so unknown tokens cannot drain them.
+        let buckets = crate::limits::request_buckets(state, &org, &credential);
+        state
+            .blocking(move |state| crate::limits::take(state, &buckets))
+            .await?;
         Ok(Caller {
             org,
             credential,

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod checkpoint;
 pub mod error;
 pub mod kek;
+pub mod limits;
 pub mod password;
 pub mod server;
 pub mod signing;

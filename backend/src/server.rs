@@ -33,6 +33,14 @@ pub struct ServiceConfig {
     pub approval_retry_after_secs: u64,
     /// How long a deleted key stays restorable before it is destroyed.
     pub deletion_retention_secs: i64,
+    /// Requests per minute for one access token or session.
+    pub credential_requests_per_minute: u32,
+    /// Requests per minute for a whole organisation (all its credentials together).
+    pub organisation_requests_per_minute: u32,
+    /// The same for trial organisations (their small quota).
+    pub trial_requests_per_minute: u32,
+    /// Login attempts per minute for one username, successful or not.
+    pub login_attempts_per_minute: u32,
 }
 
 impl Default for ServiceConfig {
@@ -43,6 +51,10 @@ impl Default for ServiceConfig {
             session_lifetime_secs: 12 * 3600,
             approval_retry_after_secs: 30,
             deletion_retention_secs: 30 * 86_400,
+            credential_requests_per_minute: 600,
+            organisation_requests_per_minute: 3000,
+            trial_requests_per_minute: 60,
+            login_attempts_per_minute: 10,
         }
     }
 }

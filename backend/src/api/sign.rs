@@ -190,6 +190,9 @@ fn sign_blocking(
             request.mechanism.as_str(),
         ));
     }
+    if let Some(per_minute) = key.policy.rate_limit_per_minute {
+        crate::limits::take(state, &[crate::limits::key_bucket(&key.id, per_minute)])?;
+    }
     let digest = match input {
         SignInput::Digest(digest) => digest.to_vec(),
         SignInput::Data(data) => signing::sha256(data),

@@ -119,6 +119,15 @@ fn login_blocking(
     client_net: &str,
 ) -> Result<LoginResponse> {
     let store = state.store();
+    // Every attempt counts, so password guessing is slowed down per username whatever the outcome.
+    crate::limits::take(
+        state,
+        &[crate::limits::login_bucket(
+            state,
+            &request.organisation,
+            &request.username,
+        )],
+    )?;
     let org = store.org_by_name(&request.organisation)?;
     let user = match &org {
         Some(org) => store.user_by_name(&org.id, &request.username)?,

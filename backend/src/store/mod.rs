@@ -7,6 +7,7 @@
 
 pub mod sqlite;
 mod sqlite_rows;
+mod sqlite_tx;
 
 use cryptera_proto::audit::AuditRecord;
 use cryptera_proto::auth::{KeyScope, Operation, Role};
@@ -149,6 +150,13 @@ pub struct ApprovalWindowQuery {
     pub max_signatures: u32,
 }
 
+/// A token bucket: `per_minute` tokens refill evenly over a minute, up to `per_minute` stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RateBucket {
+    pub name: String,
+    pub per_minute: u32,
+}
+
 /// Result of creating a signing request under an idempotency key.
 pub enum Idempotent {
     Created(SigningRequestRecord),
@@ -236,6 +244,10 @@ pub trait Store: Send + Sync {
     fn append_audit(&self, audit: &AuditEvent) -> Result<AuditRecord>;
     fn audit_records(&self, org_id: &str, after_seq: u64, limit: u32) -> Result<Vec<AuditRecord>>;
     fn audit_head(&self, org_id: &str) -> Result<Option<(u64, String)>>;
+
+    /// Takes one token from each bucket, all or none, refilling by elapsed time first. Returns the
+    /// seconds to wait when a bucket is empty (then nothing is taken).
+    fn take_rate_tokens(&self, buckets: &[RateBucket], now_ms: i64) -> Result<Option<u64>>;
 
     /// Service-wide sealed secrets (e.g. the audit checkpoint key).
     fn service_secret(&self, name: &str) -> Result<Option<Vec<u8>>>;

@@ -96,4 +96,10 @@ CREATE TABLE IF NOT EXISTS service_secrets (
     name TEXT PRIMARY KEY,
     sealed BLOB NOT NULL
 );
+-- Token buckets for rate limits, shared by every process that uses this database.
+CREATE TABLE IF NOT EXISTS rate_buckets (
+    name TEXT PRIMARY KEY,
+    tokens REAL NOT NULL,
+    updated_ms INTEGER NOT NULL
+);
 PRAGMA user_version = 1;

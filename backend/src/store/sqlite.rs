@@ -16,11 +16,12 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use super::sqlite_rows::{
     audit_row, credential_row, enum_name, json, key_row, org_row, request_row, user_row,
 };
+use super::sqlite_tx::{append, open_window, take_tokens, write_request};
 use super::{
-    ApprovalWindowQuery, CredentialRecord, Idempotent, KeyRecord, KeyUpdate, OrgRecord,
+    ApprovalWindowQuery, CredentialRecord, Idempotent, KeyRecord, KeyUpdate, OrgRecord, RateBucket,
     RequestFinish, RequestUpdate, SigningRequestRecord, Store, TotpUpdate, UserRecord,
 };
-use crate::audit::{chain_next, AuditEvent};
+use crate::audit::AuditEvent;
 use crate::error::{Result, ServiceError};
 
 const SCHEMA: &str = include_str!("schema.sql");
@@ -63,129 +64,11 @@ impl SqliteStore {
 }
 
 /// Maps a uniqueness violation to `AlreadyExists(what)`, anything else to a storage error.
-fn unique(what: &'static str) -> impl Fn(rusqlite::Error) -> ServiceError {
+pub(super) fn unique(what: &'static str) -> impl Fn(rusqlite::Error) -> ServiceError {
     move |err| match err.sqlite_error_code() {
         Some(rusqlite::ErrorCode::ConstraintViolation) => ServiceError::AlreadyExists(what),
         _ => ServiceError::storage(err),
     }
-}
-
-fn append(tx: &Transaction<'_>, event: &AuditEvent) -> Result<AuditRecord> {
-    let head: Option<(i64, String)> = tx
-        .query_row(
-            "SELECT seq, hash FROM audit_records WHERE org_id = ?1 ORDER BY seq DESC LIMIT 1",
-            params![event.organisation_id],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .optional()
-        .map_err(ServiceError::storage)?;
-    let previous = head
-        .as_ref()
-        .map(|(seq, hash)| (*seq as u64, hash.as_str()));
-    let record = chain_next(event, previous);
-    tx.execute(
-        "INSERT INTO audit_records (org_id, seq, at, actor, action, target, outcome, details, prev_hash, hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        params![
-            record.organisation_id,
-            record.seq as i64,
-            record.at,
-            record.actor,
-            record.action,
-            record.target,
-            record.outcome,
-            json(&record.details),
-            record.prev_hash,
-            record.hash
-        ],
-    )
-    .map_err(ServiceError::storage)?;
-    Ok(record)
-}
-
-/// The approved request whose window still covers another signature for this key and requester.
-/// Runs in the creating transaction, so two racing requests cannot both take the last slot.
-fn open_window(
-    tx: &Transaction<'_>,
-    request: &SigningRequestRecord,
-    window: &ApprovalWindowQuery,
-) -> Result<Option<String>> {
-    let anchor: Option<String> = tx
-        .query_row(
-            "SELECT id FROM signing_requests
-             WHERE org_id = ?1 AND key_id = ?2 AND requester_id = ?3 AND status = 'completed'
-               AND approvals_required > 0 AND window_of IS NULL AND completed_at >= ?4
-             ORDER BY completed_at DESC LIMIT 1",
-            params![
-                request.org_id,
-                request.key_id,
-                request.requester_id,
-                window.since
-            ],
-            |row| row.get(0),
-        )
-        .optional()
-        .map_err(ServiceError::storage)?;
-    let Some(anchor) = anchor else {
-        return Ok(None);
-    };
-    let used: u32 = tx
-        .query_row(
-            "SELECT COUNT(*) FROM signing_requests WHERE org_id = ?1 AND window_of = ?2",
-            params![request.org_id, anchor],
-            |row| row.get(0),
-        )
-        .map_err(ServiceError::storage)?;
-    // The approved request itself is the window's first signature.
-    Ok((used + 1 < window.max_signatures).then_some(anchor))
-}
-
-fn write_request(tx: &Transaction<'_>, request: &SigningRequestRecord, insert: bool) -> Result<()> {
-    let sql = if insert {
-        "INSERT INTO signing_requests (id, org_id, key_id, credential_id, requester_id, idempotency_key,
-            fingerprint, mechanism, digest, data, artifact, status, approvals_required, approvals,
-            created_at, expires_at, signature, completed_at, window_of)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
-    } else {
-        "UPDATE signing_requests SET data = ?10, status = ?12, approvals = ?14, signature = ?17,
-            completed_at = ?18, window_of = ?19
-         WHERE id = ?1 AND org_id = ?2 AND key_id = ?3 AND credential_id = ?4 AND requester_id = ?5
-           AND idempotency_key = ?6 AND fingerprint = ?7 AND mechanism = ?8 AND digest = ?9
-           AND artifact = ?11 AND approvals_required = ?13 AND created_at = ?15 AND expires_at = ?16"
-    };
-    let changed = tx
-        .execute(
-            sql,
-            params![
-                request.id,
-                request.org_id,
-                request.key_id,
-                request.credential_id,
-                request.requester_id,
-                request.idempotency_key,
-                request.fingerprint,
-                request.mechanism.as_str(),
-                request.digest,
-                request.data,
-                json(&request.artifact),
-                enum_name(&request.status),
-                request.approvals_required,
-                json(&request.approvals),
-                request.created_at,
-                request.expires_at,
-                request.signature,
-                request.completed_at,
-                request.window_of
-            ],
-        )
-        .map_err(unique("signing request"))?;
-    if changed != 1 {
-        // Only the mutable columns may change; anything else is a bug in the caller.
-        return Err(ServiceError::Storage(
-            "signing request identity changed".into(),
-        ));
-    }
-    Ok(())
 }
 
 impl Store for SqliteStore {
@@ -660,6 +543,10 @@ impl Store for SqliteStore {
             )
             .optional()
             .map_err(ServiceError::storage)
+    }
+
+    fn take_rate_tokens(&self, buckets: &[RateBucket], now_ms: i64) -> Result<Option<u64>> {
+        self.write(|tx| take_tokens(tx, buckets, now_ms))
     }
 
     fn service_secret(&self, name: &str) -> Result<Option<Vec<u8>>> {
