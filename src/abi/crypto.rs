@@ -71,11 +71,14 @@ unsafe fn update(
 }
 
 /// Multi-part encrypt/decrypt update: input is gathered, so no output is produced until the end.
+/// A NULL output buffer only asks for the output length: the input is not consumed then, because
+/// the caller passes the same input again with a buffer.
 unsafe fn cipher_update(
     session: CK_SESSION_HANDLE,
     kind: OpKind,
     data: *const u8,
     len: CK_ULONG,
+    out: *const u8,
     out_len: *mut CK_ULONG,
 ) -> CK_RV {
     guard(|| {
@@ -83,7 +86,8 @@ unsafe fn cipher_update(
             return Err(Error::ArgumentsBad);
         }
         let data = unsafe { ptr::bytes(data, len) }?;
-        session_call(session, |s| s.update(kind, data))?;
+        let consumed = if out.is_null() { &[][..] } else { data };
+        session_call(session, |s| s.update(kind, consumed))?;
         unsafe { ptr::put(out_len, 0) }
     })
 }
@@ -130,10 +134,10 @@ pub unsafe extern "C" fn C_EncryptUpdate(
     s: CK_SESSION_HANDLE,
     data: *mut u8,
     len: CK_ULONG,
-    _out: *mut u8,
+    out: *mut u8,
     out_len: *mut CK_ULONG,
 ) -> CK_RV {
-    unsafe { cipher_update(s, OpKind::Encrypt, data, len, out_len) }
+    unsafe { cipher_update(s, OpKind::Encrypt, data, len, out, out_len) }
 }
 
 /// `C_EncryptFinal`.
@@ -174,10 +178,10 @@ pub unsafe extern "C" fn C_DecryptUpdate(
     s: CK_SESSION_HANDLE,
     data: *mut u8,
     len: CK_ULONG,
-    _out: *mut u8,
+    out: *mut u8,
     out_len: *mut CK_ULONG,
 ) -> CK_RV {
-    unsafe { cipher_update(s, OpKind::Decrypt, data, len, out_len) }
+    unsafe { cipher_update(s, OpKind::Decrypt, data, len, out, out_len) }
 }
 
 /// `C_DecryptFinal`.
