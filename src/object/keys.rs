@@ -322,11 +322,13 @@ pub fn secret_from_value(
     let mut given = template.clone();
     let wanted_len = given.ulong(CKA_VALUE_LEN)?;
     given.0.retain(|(attr, _)| *attr != CKA_VALUE_LEN);
-    let (class, key_type) = class_and_type(
-        &given,
-        Some(CKO_SECRET_KEY),
-        default_type.or(Some(CKK_GENERIC_SECRET)),
-    )?;
+    // The default key type applies only when the template names none: unwrapping or deriving an
+    // AES key is as valid as a generic secret.
+    let fallback_type = match given.ulong(CKA_KEY_TYPE)? {
+        Some(_) => None,
+        None => default_type.or(Some(CKK_GENERIC_SECRET)),
+    };
+    let (class, key_type) = class_and_type(&given, Some(CKO_SECRET_KEY), fallback_type)?;
     if class != CKO_SECRET_KEY {
         return Err(Error::TemplateInconsistent);
     }
