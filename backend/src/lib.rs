@@ -13,6 +13,7 @@ pub mod checkpoint;
 pub mod error;
 pub mod kek;
 pub mod limits;
+pub mod metrics;
 pub mod password;
 pub mod server;
 pub mod signing;

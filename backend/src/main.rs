@@ -68,6 +68,12 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Write a consistent copy of the database (safe while the service runs). The master-key file is
+    /// not included: back it up separately and keep it apart from database backups.
+    Backup {
+        #[arg(long)]
+        output: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -297,6 +303,11 @@ fn run(cli: Cli) -> Result<ExitCode, ServiceError> {
             );
         }
         Command::Audit(AuditCommand::Verify) => return audit_verify(&data_dir),
+        Command::Backup { output } => {
+            let state = AppState::open(&data_dir, ServiceConfig::default())?;
+            state.store().backup_to(&output)?;
+            println!("wrote {}", output.display());
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

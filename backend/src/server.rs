@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 
 use crate::error::{Result, ServiceError};
 use crate::kek::{Aad, Kek};
+use crate::metrics::Metrics;
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
 
@@ -63,6 +64,7 @@ struct Inner {
     store: Arc<dyn Store>,
     kek: Kek,
     config: ServiceConfig,
+    metrics: Metrics,
 }
 
 /// Cheap to clone; shared by all handlers.
@@ -74,7 +76,12 @@ pub struct AppState {
 impl AppState {
     pub fn new(store: Arc<dyn Store>, kek: Kek, config: ServiceConfig) -> Self {
         Self {
-            inner: Arc::new(Inner { store, kek, config }),
+            inner: Arc::new(Inner {
+                store,
+                kek,
+                config,
+                metrics: Metrics::default(),
+            }),
         }
     }
 
@@ -102,6 +109,10 @@ impl AppState {
 
     pub fn config(&self) -> &ServiceConfig {
         &self.inner.config
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
     }
 
     /// Runs blocking storage work off the async executor.

@@ -29,6 +29,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(crate::metrics::serve))
         .route("/readyz", get(readyz))
         .route("/v1/login", post(users::login))
         .route("/v1/whoami", get(users::whoami))
@@ -57,6 +58,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/audit/checkpoint", get(audit::checkpoint))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track,
+        ))
         .with_state(state)
 }
 

@@ -97,6 +97,7 @@ fn make_signature(
 
 fn complete(state: &AppState, key: &KeyRecord, request: &mut SigningRequestRecord) -> Result<()> {
     request.signature = Some(make_signature(state, key, request)?);
+    state.metrics().signature(&key.org_id, &key.id);
     request.status = SigningRequestStatus::Completed;
     request.completed_at = Some(now());
     request.data = None;

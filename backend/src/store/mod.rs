@@ -174,6 +174,8 @@ pub type RequestFinish<'a> = dyn FnMut(&mut SigningRequestRecord) -> Result<()> 
 pub trait Store: Send + Sync {
     /// Cheap round trip to the database, for `/readyz`.
     fn ping(&self) -> Result<()>;
+    /// Writes a transactionally consistent copy of the whole database to `path` (which must not exist).
+    fn backup_to(&self, path: &std::path::Path) -> Result<()>;
 
     fn create_org(&self, org: &OrgRecord, audit: &AuditEvent) -> Result<()>;
     fn org_by_name(&self, name: &str) -> Result<Option<OrgRecord>>;

@@ -72,6 +72,23 @@ pub(super) fn unique(what: &'static str) -> impl Fn(rusqlite::Error) -> ServiceE
 }
 
 impl Store for SqliteStore {
+    fn backup_to(&self, path: &Path) -> Result<()> {
+        if path.exists() {
+            return Err(ServiceError::Io(format!(
+                "{} already exists",
+                path.display()
+            )));
+        }
+        let target = path
+            .to_str()
+            .ok_or_else(|| ServiceError::Io("backup path is not UTF-8".into()))?;
+        // VACUUM INTO reads one snapshot, so the copy is consistent while the service keeps writing.
+        self.lock()
+            .execute("VACUUM INTO ?1", [target])
+            .map_err(ServiceError::storage)
+            .map(drop)
+    }
+
     fn ping(&self) -> Result<()> {
         self.lock()
             .query_row("SELECT 1", [], |_| Ok(()))

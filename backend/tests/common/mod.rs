@@ -50,6 +50,15 @@ impl TestService {
     pub async fn start_with(config: ServiceConfig) -> Self {
         let dir = tempfile::tempdir().unwrap();
         server::init(dir.path()).unwrap();
+        Self::serve_dir(dir, config).await
+    }
+
+    /// Serves an existing data directory (e.g. a restored backup).
+    pub async fn start_from(dir: tempfile::TempDir) -> Self {
+        Self::serve_dir(dir, test_config()).await
+    }
+
+    async fn serve_dir(dir: tempfile::TempDir, config: ServiceConfig) -> Self {
         let state = AppState::open(dir.path(), config).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

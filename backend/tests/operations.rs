@@ -1,0 +1,139 @@
+//! Operations: Prometheus metrics, readiness, and `cryptera-backend backup` producing a usable copy.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::Command;
+
+use common::{all_keys, json, token, TestService};
+use cryptera_proto::auth::Operation;
+use cryptera_proto::keys::{KeyInfo, KeyList};
+use cryptera_proto::{Base64Bytes, Environment};
+use reqwest::StatusCode;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_latencies_and_signatures() {
+    let service = TestService::start().await;
+    let org = service.org("acme");
+    let admin = token(
+        &service,
+        &org,
+        Environment::Development,
+        &[Operation::Keygen, Operation::Sign, Operation::Read],
+        all_keys(),
+    );
+    let key: KeyInfo = json(
+        service
+            .post(
+                &admin,
+                "/v1/keys",
+                &json!({"label": "m", "algorithm": "ed25519"}),
+            )
+            .await,
+    )
+    .await;
+    for n in 0..3 {
+        let body = json!({"mechanism": "ed25519", "data": Base64Bytes(vec![n]), "idempotency_key": format!("m{n}")});
+        assert_eq!(
+            service
+                .post(&admin, &format!("/v1/keys/{}/sign", key.id), &body)
+                .await
+                .status(),
+            StatusCode::OK
+        );
+    }
+    service.get("bad-token", "/v1/keys").await;
+
+    let response = service
+        .client
+        .get(service.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    assert!(text.contains("cryptera_requests_total{method=\"POST\",route=\"/v1/keys/{id}/sign\",status=\"200\"} 3"), "{text}");
+    assert!(
+        text.contains(
+            "cryptera_requests_total{method=\"GET\",route=\"/v1/keys\",status=\"401\"} 1"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "cryptera_signatures_total{{organisation=\"{org}\",key=\"{}\"}} 3",
+            key.id
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("cryptera_request_duration_seconds_count{route=\"/v1/keys/{id}/sign\"} 3"),
+        "{text}"
+    );
+    assert!(!text.contains(&admin), "no secrets in metrics");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_is_a_consistent_usable_copy() {
+    let service = TestService::start().await;
+    let org = service.org("acme");
+    let keygen = token(
+        &service,
+        &org,
+        Environment::Development,
+        &[Operation::Keygen, Operation::Read],
+        all_keys(),
+    );
+    let key: KeyInfo = json(
+        service
+            .post(
+                &keygen,
+                "/v1/keys",
+                &json!({"label": "b", "algorithm": "ecdsa_p384"}),
+            )
+            .await,
+    )
+    .await;
+
+    let restore = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_cryptera-backend"))
+        .arg("--data-dir")
+        .arg(service.dir.path())
+        .args(["backup", "--output"])
+        .arg(restore.path().join("cryptera.db"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Restoring is the backup plus the separately kept master key.
+    std::fs::copy(
+        service.dir.path().join("master.key"),
+        restore.path().join("master.key"),
+    )
+    .unwrap();
+
+    let restored = TestService::start_from(restore).await;
+    let keys: KeyList = json(restored.get(&keygen, "/v1/keys").await).await;
+    assert_eq!(keys.keys, vec![key]);
+    let verify = Command::new(env!("CARGO_BIN_EXE_cryptera-backend"))
+        .arg("--data-dir")
+        .arg(restored.dir.path())
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    assert!(verify.status.success());
+
+    let again = Command::new(env!("CARGO_BIN_EXE_cryptera-backend"))
+        .arg("--data-dir")
+        .arg(service.dir.path())
+        .args(["backup", "--output"])
+        .arg(restored.dir.path().join("cryptera.db"))
+        .output()
+        .unwrap();
+    assert!(!again.status.success(), "backup never overwrites");
+}
