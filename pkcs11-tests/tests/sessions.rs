@@ -273,12 +273,8 @@ fn pin_lengths_outside_the_limits_are_refused() {
     drop(session);
 
     // C_InitToken checks the SO PIN's length before it touches anything.
-    let free = context
-        .get_all_slots()
-        .unwrap()
-        .into_iter()
-        .find(|s| !context.get_token_info(*s).unwrap().token_initialized())
-        .unwrap();
+    let _turn = free_slot_turn();
+    let free = free_slot(context);
     assert_eq!(
         rv(context.init_token(free, &pin(&short), "too-short")),
         RvError::PinLenRange

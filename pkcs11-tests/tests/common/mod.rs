@@ -21,7 +21,7 @@ use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 pub const SO_PIN: &str = "so-pin-5678";
 pub const USER_PIN: &str = "user-1234";
@@ -156,12 +156,15 @@ pub fn pin(text: &str) -> AuthPin {
     AuthPin::from(text)
 }
 
-/// Initialises the free slot's token as `label` with [`SO_PIN`] and user PIN [`USER_PIN`].
-pub fn fresh_token_in(context: &Pkcs11, label: &str) -> Slot {
-    // One free slot exists at a time, so tests take turns initialising it.
+/// One free slot exists at a time, so tests take turns initialising it (or looking at it).
+pub fn free_slot_turn() -> MutexGuard<'static, ()> {
     static FREE_SLOT: Mutex<()> = Mutex::new(());
-    let _turn = FREE_SLOT.lock().unwrap_or_else(|e| e.into_inner());
-    let slot = context
+    FREE_SLOT.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The uninitialised slot the module always offers.
+pub fn free_slot(context: &Pkcs11) -> Slot {
+    context
         .get_all_slots()
         .expect("C_GetSlotList")
         .into_iter()
@@ -171,7 +174,13 @@ pub fn fresh_token_in(context: &Pkcs11, label: &str) -> Slot {
                 .expect("C_GetTokenInfo")
                 .token_initialized()
         })
-        .expect("the module always offers a free slot");
+        .expect("the module always offers a free slot")
+}
+
+/// Initialises the free slot's token as `label` with [`SO_PIN`] and user PIN [`USER_PIN`].
+pub fn fresh_token_in(context: &Pkcs11, label: &str) -> Slot {
+    let _turn = free_slot_turn();
+    let slot = free_slot(context);
     context
         .init_token(slot, &pin(SO_PIN), label)
         .expect("C_InitToken");
