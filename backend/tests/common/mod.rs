@@ -22,7 +22,7 @@ pub struct TestService {
     pub base: String,
     pub state: AppState,
     pub client: reqwest::Client,
-    pub dir: tempfile::TempDir,
+    pub dir: Arc<tempfile::TempDir>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -50,15 +50,21 @@ impl TestService {
     pub async fn start_with(config: ServiceConfig) -> Self {
         let dir = tempfile::tempdir().unwrap();
         server::init(dir.path()).unwrap();
-        Self::serve_dir(dir, config).await
+        Self::serve_dir(Arc::new(dir), config).await
     }
 
     /// Serves an existing data directory (e.g. a restored backup).
     pub async fn start_from(dir: tempfile::TempDir) -> Self {
-        Self::serve_dir(dir, test_config()).await
+        Self::serve_dir(Arc::new(dir), test_config()).await
     }
 
-    async fn serve_dir(dir: tempfile::TempDir, config: ServiceConfig) -> Self {
+    /// A second, independent service (own connection, own caches) on the same database, as a second
+    /// process behind a load balancer would be.
+    pub async fn second_on_same_database(&self) -> Self {
+        Self::serve_dir(Arc::clone(&self.dir), test_config()).await
+    }
+
+    async fn serve_dir(dir: Arc<tempfile::TempDir>, config: ServiceConfig) -> Self {
         let state = AppState::open(dir.path(), config).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
