@@ -1,0 +1,87 @@
+//! A second process for the integration tests: it loads the module named by `CRYPTERA_PKCS11_MODULE`
+//! (with the parent's `CRYPTERA_PKCS11_CONFIG`, so both share a store) and works on one token.
+//!
+//! `token-child generate <slot> <pin> <prefix> <count>`: generates P-256 token key pairs labelled
+//! `<prefix>-<n>` and prints `committed <label>` after each `C_GenerateKeyPair` returns.
+//! `token-child find <slot> <pin> <label>`: finds the key pair labelled `<label>`, signs and verifies
+//! with it, and prints `found <label>`; exits non-zero if it is missing.
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, ObjectClass};
+use cryptoki::session::{Session, UserType};
+use cryptoki::slot::Slot;
+use cryptoki::types::AuthPin;
+use std::io::Write;
+
+const P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+
+fn open(slot: &str, pin: &str) -> Result<Session, Box<dyn std::error::Error>> {
+    let module =
+        std::env::var_os("CRYPTERA_PKCS11_MODULE").ok_or("CRYPTERA_PKCS11_MODULE unset")?;
+    let context = Pkcs11::new(module)?;
+    context.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))?;
+    let slot = Slot::try_from(slot.parse::<u64>()?)?;
+    let session = context.open_rw_session(slot)?;
+    session.login(UserType::User, Some(&AuthPin::from(pin)))?;
+    Ok(session)
+}
+
+fn generate(session: &Session, prefix: &str, count: u64) -> Result<(), Box<dyn std::error::Error>> {
+    let mut out = std::io::stdout();
+    for n in 0..count {
+        let label = format!("{prefix}-{n}").into_bytes();
+        session.generate_key_pair(
+            &Mechanism::EccKeyPairGen,
+            &[
+                Attribute::EcParams(P256.to_vec()),
+                Attribute::Token(true),
+                Attribute::Label(label.clone()),
+            ],
+            &[Attribute::Token(true), Attribute::Label(label)],
+        )?;
+        writeln!(out, "committed {prefix}-{n}")?;
+        out.flush()?;
+    }
+    Ok(())
+}
+
+fn find(session: &Session, label: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let one = |class| -> Result<_, Box<dyn std::error::Error>> {
+        let found = session.find_objects(&[
+            Attribute::Class(class),
+            Attribute::Label(label.as_bytes().to_vec()),
+        ])?;
+        match found.as_slice() {
+            [handle] => Ok(*handle),
+            other => Err(format!("{} objects labelled {label}", other.len()).into()),
+        }
+    };
+    let private = one(ObjectClass::PRIVATE_KEY)?;
+    let public = one(ObjectClass::PUBLIC_KEY)?;
+    let signature = session.sign(&Mechanism::EcdsaSha256, private, label.as_bytes())?;
+    session.verify(
+        &Mechanism::EcdsaSha256,
+        public,
+        label.as_bytes(),
+        &signature,
+    )?;
+    println!("found {label}");
+    Ok(())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["generate", slot, pin, prefix, count] => {
+            generate(&open(slot, pin)?, prefix, count.parse()?)
+        }
+        ["find", slot, pin, label] => find(&open(slot, pin)?, label),
+        _ => Err("usage: token-child generate|find ...".into()),
+    }
+}
