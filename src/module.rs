@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 pub struct Module {
-    pid: u32,
+    /// The fork generation this state belongs to; a forked child has a newer one.
+    generation: u64,
     pub config: Arc<Config>,
     slots: Mutex<BTreeMap<CK_SLOT_ID, Arc<Token>>>,
     sessions: RwLock<HashMap<CK_SESSION_HANDLE, Arc<OpenSession>>>,
@@ -24,6 +25,18 @@ pub struct OpenSession {
     pub slot_id: CK_SLOT_ID,
     pub read_write: bool,
     pub state: Mutex<Session>,
+}
+
+static FORKS: AtomicU64 = AtomicU64::new(0);
+
+/// Called in the child after `fork()` (the ABI layer registers it with `pthread_atfork`): the state
+/// inherited from the parent is unusable until the child calls `C_Initialize` again.
+pub fn note_fork() {
+    FORKS.fetch_add(1, Ordering::SeqCst);
+}
+
+fn forks() -> u64 {
+    FORKS.load(Ordering::SeqCst)
 }
 
 static STATE: RwLock<Option<Arc<Module>>> = RwLock::new(None);
@@ -44,7 +57,7 @@ fn state_write() -> Result<std::sync::RwLockWriteGuard<'static, Option<Arc<Modul
 pub fn initialize() -> Result<()> {
     let mut state = state_write()?;
     if let Some(existing) = state.as_ref() {
-        if existing.pid == std::process::id() {
+        if existing.generation == forks() {
             return Err(Error::AlreadyInitialized);
         }
         // Inherited from the parent through fork(): leave its connections and locks untouched.
@@ -54,7 +67,7 @@ pub fn initialize() -> Result<()> {
     }
     let config = Arc::new(Config::load()?);
     let module = Module {
-        pid: std::process::id(),
+        generation: forks(),
         config,
         slots: Mutex::new(BTreeMap::new()),
         sessions: RwLock::new(HashMap::new()),
@@ -69,7 +82,7 @@ pub fn initialize() -> Result<()> {
 pub fn finalize() -> Result<()> {
     let mut state = state_write()?;
     match state.as_ref() {
-        Some(module) if module.pid == std::process::id() => {
+        Some(module) if module.generation == forks() => {
             *state = None;
             Ok(())
         }
@@ -87,7 +100,7 @@ pub fn finalize() -> Result<()> {
 pub fn get() -> Result<Arc<Module>> {
     let state = state_read()?;
     match state.as_ref() {
-        Some(module) if module.pid == std::process::id() => Ok(module.clone()),
+        Some(module) if module.generation == forks() => Ok(module.clone()),
         _ => Err(Error::NotInitialized),
     }
 }

@@ -8,6 +8,20 @@ use crate::token::Role;
 use cryptoki_sys::*;
 use std::ffi::c_void;
 
+extern "C" fn forked_child() {
+    module::note_fork();
+}
+
+/// Registers the fork handler once. glibc ties it to this library and drops it if the library is
+/// unloaded.
+fn watch_forks() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: registers a handler that only bumps an atomic counter, safe in a forked child.
+        unsafe { libc::pthread_atfork(None, None, Some(forked_child)) };
+    });
+}
+
 /// `C_Initialize`: CKR_OK, CKR_ARGUMENTS_BAD, CKR_CANT_LOCK, CKR_CRYPTOKI_ALREADY_INITIALIZED.
 #[no_mangle]
 pub unsafe extern "C" fn C_Initialize(init_args: *mut c_void) -> CK_RV {
@@ -30,6 +44,7 @@ pub unsafe extern "C" fn C_Initialize(init_args: *mut c_void) -> CK_RV {
             // The module always locks with the OS's primitives, which is what both CKF_OS_LOCKING_OK
             // and the application's own mutex callbacks ask for: safe multi-threaded access.
         }
+        watch_forks();
         module::initialize()
     })
 }

@@ -74,6 +74,38 @@ pub(crate) struct Inner {
     seen_version: Option<i64>,
     pub(crate) objects: HashMap<CK_OBJECT_HANDLE, Arc<Entry>>,
     by_uid: HashMap<i64, CK_OBJECT_HANDLE>,
+    /// Handles by (attribute, value) for the selective attributes searches use most; rebuilt on the
+    /// first search after any change (`None` until then).
+    index: Option<HashMap<(CK_ATTRIBUTE_TYPE, Vec<u8>), Vec<CK_OBJECT_HANDLE>>>,
+}
+
+/// Attributes the search index covers.
+const INDEXED: [CK_ATTRIBUTE_TYPE; 2] = [CKA_ID, CKA_LABEL];
+
+impl Inner {
+    /// Marks the object set as changed: the search index is rebuilt on the next search.
+    pub(crate) fn objects_changed(&mut self) {
+        self.index = None;
+    }
+
+    fn index(&mut self) -> &HashMap<(CK_ATTRIBUTE_TYPE, Vec<u8>), Vec<CK_OBJECT_HANDLE>> {
+        let objects = &self.objects;
+        self.index.get_or_insert_with(|| {
+            let mut index: HashMap<(CK_ATTRIBUTE_TYPE, Vec<u8>), Vec<CK_OBJECT_HANDLE>> =
+                HashMap::new();
+            for entry in objects.values() {
+                for attr in INDEXED {
+                    if let Some(value) = entry.object.attrs.get(&attr) {
+                        index
+                            .entry((attr, value.clone()))
+                            .or_default()
+                            .push(entry.handle);
+                    }
+                }
+            }
+            index
+        })
+    }
 }
 
 pub struct Token {
@@ -111,6 +143,7 @@ impl Token {
                 seen_version: None,
                 objects: HashMap::new(),
                 by_uid: HashMap::new(),
+                index: None,
             }),
         }
     }
@@ -202,6 +235,7 @@ impl Token {
         }
         inner.objects.retain(|_, e| e.uid.is_none());
         inner.objects.extend(fresh);
+        inner.objects_changed();
         inner.seen_version = Some(version);
         Ok(())
     }
@@ -222,11 +256,20 @@ impl Token {
         let mut inner = self.lock()?;
         Token::refresh(&mut inner)?;
         let user = inner.role == Some(Role::User);
-        let mut found: Vec<CK_OBJECT_HANDLE> = inner
-            .objects
-            .values()
-            .filter(|e| (user || !e.object.is_private()) && template.matches(&e.object.attrs))
-            .map(|e| e.handle)
+        let keyed = INDEXED
+            .iter()
+            .find_map(|attr| template.get(*attr).map(|v| (*attr, v.to_vec())));
+        let candidates: Vec<CK_OBJECT_HANDLE> = match keyed {
+            Some(key) => inner.index().get(&key).cloned().unwrap_or_default(),
+            None => inner.objects.keys().copied().collect(),
+        };
+        let mut found: Vec<CK_OBJECT_HANDLE> = candidates
+            .into_iter()
+            .filter(|handle| {
+                inner.objects.get(handle).is_some_and(|e| {
+                    (user || !e.object.is_private()) && template.matches(&e.object.attrs)
+                })
+            })
             .collect();
         found.sort_unstable();
         Ok(found)
@@ -272,6 +315,7 @@ impl Token {
             }
             inner.objects.insert(entry.handle, Arc::new(entry));
         }
+        inner.objects_changed();
         Ok(handles)
     }
 
@@ -308,6 +352,7 @@ impl Token {
             handle,
             Arc::new(Entry::new(handle, entry.uid, entry.session, object)),
         );
+        inner.objects_changed();
         Ok(())
     }
 
@@ -331,6 +376,7 @@ impl Token {
             inner.by_uid.remove(&uid);
         }
         inner.objects.remove(&handle);
+        inner.objects_changed();
         Ok(())
     }
 
@@ -342,6 +388,7 @@ impl Token {
             (Some(_), None) => false,
             (Some(owner), Some(closing)) => owner != closing,
         });
+        inner.objects_changed();
         Ok(())
     }
 }

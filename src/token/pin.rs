@@ -127,6 +127,7 @@ impl Token {
         }
         forget_login(&mut inner);
         inner.objects.clear();
+        inner.objects_changed();
         Ok(())
     }
 
@@ -207,4 +208,5 @@ fn forget_login(inner: &mut Inner) {
     inner.key = None;
     inner.seen_version = None;
     inner.objects.retain(|_, e| e.uid.is_none());
+    inner.objects_changed();
 }
