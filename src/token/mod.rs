@@ -241,9 +241,14 @@ impl Token {
     }
 
     /// The visible entry behind `handle`.
+    ///
+    /// A handle this process already knows is answered from the cache, so `C_SignInit` and
+    /// `C_GetAttributeValue` touch no file; other processes' changes show at the next search.
     pub fn entry(&self, handle: CK_OBJECT_HANDLE) -> Result<Arc<Entry>> {
         let mut inner = self.lock()?;
-        Token::refresh(&mut inner)?;
+        if !inner.objects.contains_key(&handle) {
+            Token::refresh(&mut inner)?;
+        }
         let user = inner.role == Some(Role::User);
         match inner.objects.get(&handle) {
             Some(entry) if user || !entry.object.is_private() => Ok(entry.clone()),
