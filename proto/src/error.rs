@@ -76,6 +76,34 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code the service can answer with (all but [`ErrorCode::Unknown`]).
+    pub const ALL: [ErrorCode; 24] = [
+        Self::InvalidRequest,
+        Self::UnsupportedMechanism,
+        Self::Unauthenticated,
+        Self::TokenExpired,
+        Self::TokenRevoked,
+        Self::LoginFailed,
+        Self::InsufficientScope,
+        Self::MfaRequired,
+        Self::EnvironmentMismatch,
+        Self::MechanismNotAllowed,
+        Self::ProductionRequiresHsmKek,
+        Self::SelfApprovalRefused,
+        Self::NotFound,
+        Self::AlreadyExists,
+        Self::IdempotencyConflict,
+        Self::KeyLocked,
+        Self::KeyDeleted,
+        Self::RequestNotPending,
+        Self::QuotaExceeded,
+        Self::PreconditionFailed,
+        Self::PayloadTooLarge,
+        Self::RateLimited,
+        Self::Internal,
+        Self::Unavailable,
+    ];
+
     /// The HTTP status code that always accompanies this error code.
     pub fn status(self) -> u16 {
         match self {

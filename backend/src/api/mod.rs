@@ -31,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(crate::metrics::serve))
         .route("/readyz", get(readyz))
+        .route("/v1/openapi.json", get(openapi))
         .route("/v1/login", post(users::login))
         .route("/v1/whoami", get(users::whoami))
         .route("/v1/users", post(users::create).get(users::list))
@@ -81,6 +82,19 @@ async fn readyz(
     Ok(Json(Health {
         status: "ready".into(),
     }))
+}
+
+/// The committed OpenAPI document (`backend/openapi.json`), compiled in so it always matches the binary.
+pub const OPENAPI_JSON: &str = include_str!("../../openapi.json");
+
+async fn openapi() -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        OPENAPI_JSON,
+    )
 }
 
 async fn not_found() -> ServiceError {
