@@ -44,6 +44,15 @@ pub fn read_ulongs(bytes: &[u8]) -> Result<Vec<CK_ULONG>> {
     bytes.chunks_exact(ULONG_LEN).map(read_ulong).collect()
 }
 
+impl Drop for Template {
+    /// Templates carry key components on import and unwrap: wipe them when done.
+    fn drop(&mut self) {
+        for (_, value) in self.0.iter_mut() {
+            zeroize::Zeroize::zeroize(value);
+        }
+    }
+}
+
 impl Template {
     pub fn new() -> Self {
         Template(Vec::new())

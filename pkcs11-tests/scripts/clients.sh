@@ -26,6 +26,7 @@ check() {
 tool() { pkcs11-tool --module "$module" "$@"; }
 user() { tool --token-label clients --login --pin 1234 "$@"; }
 
+check "exports only PKCS#11 symbols" bash -c "[ -z \"\$(nm -D --defined-only '$module' | awk '{print \$3}' | grep -v '^C_')\" ] && [ \$(nm -D --defined-only '$module' | grep -c ' C_') -ge 90 ]"
 check "pkcs11-tool --init-token" tool --init-token --label clients --so-pin 87654321
 check "pkcs11-tool --init-pin" tool --token-label clients --login --login-type so --so-pin 87654321 --init-pin --pin 1234
 check "wrong PIN is refused" bash -c "! pkcs11-tool --module '$module' --token-label clients --login --pin 9999 -O"

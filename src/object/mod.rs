@@ -15,6 +15,15 @@ pub struct Object {
     pub attrs: AttrMap,
 }
 
+impl Drop for Object {
+    /// Attribute values include key components: wipe them when the object goes.
+    fn drop(&mut self) {
+        for value in self.attrs.values_mut() {
+            zeroize::Zeroize::zeroize(value);
+        }
+    }
+}
+
 /// Where a new object comes from: it decides which attributes a template may carry and what the
 /// token-set attributes (`CKA_LOCAL`, `CKA_ALWAYS_SENSITIVE`...) become.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
