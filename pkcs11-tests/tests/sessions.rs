@@ -538,3 +538,74 @@ fn always_authenticate_keys_need_a_context_login_per_operation() {
         CKR_USER_NOT_LOGGED_IN
     );
 }
+
+#[test]
+fn a_pin_change_keeps_every_private_object_readable() {
+    let context = pkcs11();
+    let slot = fresh_token("rewrap");
+    let session = context.open_rw_session(slot).unwrap();
+    session.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    let note = session
+        .create_object(&data_object("kept-secret", true, true))
+        .unwrap();
+    let (_, private) = key_pair(
+        &session,
+        &Mechanism::EccKeyPairGen,
+        &[Attribute::EcParams(P256.to_vec())],
+        &[Attribute::Token(true)],
+    );
+    session
+        .set_pin(&pin(USER_PIN), &pin("changed-pin"))
+        .unwrap();
+    session.logout().unwrap();
+    // Not logged in, C_SetPIN in a read/write session changes the user's PIN.
+    session
+        .set_pin(&pin("changed-pin"), &pin("changed-again"))
+        .unwrap();
+    session
+        .login(UserType::User, Some(&pin("changed-again")))
+        .unwrap();
+    assert_eq!(
+        bytes_attr(&session, note, cryptoki::object::AttributeType::Value),
+        b"kept-secret"
+    );
+    session
+        .sign(&Mechanism::EcdsaSha256, private, b"still mine")
+        .unwrap();
+    session.logout().unwrap();
+    // The SO's PIN change does not touch the user's access either.
+    session.login(UserType::So, Some(&pin(SO_PIN))).unwrap();
+    session.set_pin(&pin(SO_PIN), &pin("so-changed")).unwrap();
+    session.logout().unwrap();
+    session
+        .login(UserType::User, Some(&pin("changed-again")))
+        .unwrap();
+    assert_eq!(
+        bytes_attr(&session, note, cryptoki::object::AttributeType::Value),
+        b"kept-secret"
+    );
+}
+
+#[test]
+fn the_so_works_with_public_objects_only() {
+    let context = pkcs11();
+    let slot = fresh_token("so-objects");
+    let session = context.open_rw_session(slot).unwrap();
+    session.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    session
+        .create_object(&data_object("users-secret", true, true))
+        .unwrap();
+    session.logout().unwrap();
+    session.login(UserType::So, Some(&pin(SO_PIN))).unwrap();
+    let public = session
+        .create_object(&data_object("so-notice", true, false))
+        .unwrap();
+    assert_eq!(
+        rv(session.create_object(&data_object("so-secret", true, true))),
+        RvError::UserNotLoggedIn
+    );
+    let visible = session
+        .find_objects(&[Attribute::Class(ObjectClass::DATA)])
+        .unwrap();
+    assert_eq!(visible, vec![public]);
+}
