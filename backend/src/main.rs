@@ -99,6 +99,13 @@ enum UserCommand {
         #[arg(long = "role", required = true, value_parser = parse_role)]
         roles: Vec<Role>,
     },
+    /// Erase a person (GDPR): keeps only the pseudonymous id, so the audit chain stays valid.
+    Erase {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        username: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -246,6 +253,20 @@ fn run(cli: Cli) -> Result<ExitCode, ServiceError> {
             let audit = AuditEvent::new(&org.id, "svc", "user.create", "");
             let user = api::create_user(&state, audit, &request)?;
             println!("{}", user.id);
+        }
+        Command::User(UserCommand::Erase {
+            org: org_name,
+            username,
+        }) => {
+            let state = AppState::open(&data_dir, ServiceConfig::default())?;
+            let org = org(&state, &org_name)?;
+            let user = state
+                .store()
+                .user_by_name(&org.id, &username)?
+                .ok_or(ServiceError::NotFound("user"))?;
+            let audit = AuditEvent::new(&org.id, "svc", "user.erase", &user.id);
+            api::erase_user(&state, audit, &user.id)?;
+            println!("erased {}", user.id);
         }
         Command::Token(TokenCommand::Create {
             org: org_name,

@@ -21,7 +21,7 @@ use crate::server::AppState;
 
 pub use keys::{create_key, key_info, private_key_aad};
 pub use tokens::create_token;
-pub use users::{create_organisation, create_user};
+pub use users::{create_organisation, create_user, erase_user};
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/login", post(users::login))
         .route("/v1/whoami", get(users::whoami))
         .route("/v1/users", post(users::create).get(users::list))
+        .route("/v1/users/{id}", delete(users::erase))
         .route("/v1/users/me/totp", post(users::enrol_totp))
         .route("/v1/users/me/totp/confirm", post(users::confirm_totp))
         .route("/v1/tokens", post(tokens::create).get(tokens::list))

@@ -238,6 +238,31 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<
     }))
 }
 
+/// Erases a person (CLI and `DELETE /v1/users/{id}`); see [`crate::store::Store::erase_user`].
+pub fn erase_user(state: &AppState, audit: AuditEvent, user_id: &str) -> Result<()> {
+    let mut audit = audit;
+    user_id.clone_into(&mut audit.target);
+    let org_id = audit.organisation_id.clone();
+    if state.store().erase_user(&org_id, user_id, now(), &audit)? {
+        Ok(())
+    } else {
+        Err(ServiceError::NotFound("user"))
+    }
+}
+
+pub async fn erase(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<StatusCode> {
+    caller.require(Operation::Admin)?;
+    let audit = caller.audit("user.erase", &id);
+    state
+        .blocking(move |state| erase_user(state, audit, &id))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 fn session_user(state: &AppState, caller: &Caller) -> Result<UserRecord> {
     let user_id = caller
         .credential

@@ -186,6 +186,10 @@ pub trait Store: Send + Sync {
     fn user_by_name(&self, org_id: &str, username: &str) -> Result<Option<UserRecord>>;
     fn user_by_id(&self, org_id: &str, id: &str) -> Result<Option<UserRecord>>;
     fn list_users(&self, org_id: &str) -> Result<Vec<UserRecord>>;
+    /// Erases a person (GDPR): the user row keeps only its pseudonymous id (name replaced, password and
+    /// TOTP removed, no roles), their sessions are revoked and their name is scrubbed from approvals.
+    /// Audit records name only the id, so the chain is untouched. Returns false if no such user.
+    fn erase_user(&self, org_id: &str, user_id: &str, at: i64, audit: &AuditEvent) -> Result<bool>;
     fn update_user_totp(
         &self,
         org_id: &str,

@@ -16,7 +16,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use super::sqlite_rows::{
     audit_row, credential_row, enum_name, json, key_row, org_row, request_row, user_row,
 };
-use super::sqlite_tx::{append, open_window, take_tokens, write_request};
+use super::sqlite_tx::{append, open_window, scrub_approver, take_tokens, write_request};
 use super::{
     ApprovalWindowQuery, CredentialRecord, Idempotent, KeyRecord, KeyUpdate, OrgRecord, RateBucket,
     RequestFinish, RequestUpdate, SigningRequestRecord, Store, TotpUpdate, UserRecord,
@@ -191,6 +191,32 @@ impl Store for SqliteStore {
             .and_then(|rows| rows.collect())
             .map_err(ServiceError::storage)?;
         Ok(users)
+    }
+
+    fn erase_user(&self, org_id: &str, user_id: &str, at: i64, audit: &AuditEvent) -> Result<bool> {
+        self.write(|tx| {
+            let erased_name = format!("erased-{user_id}");
+            let changed = tx
+                .execute(
+                    "UPDATE users SET username = ?3, password_hash = '', roles = '[]', totp_sealed = NULL,
+                        totp_pending_sealed = NULL
+                     WHERE org_id = ?1 AND id = ?2",
+                    params![org_id, user_id, erased_name],
+                )
+                .map_err(ServiceError::storage)?;
+            if changed == 0 {
+                return Ok(false);
+            }
+            tx.execute(
+                "UPDATE credentials SET revoked_at = ?3
+                 WHERE org_id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
+                params![org_id, user_id, at],
+            )
+            .map_err(ServiceError::storage)?;
+            scrub_approver(tx, org_id, user_id, &erased_name)?;
+            append(tx, audit)?;
+            Ok(true)
+        })
     }
 
     fn update_user_totp(

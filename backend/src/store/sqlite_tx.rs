@@ -2,6 +2,7 @@
 //! writing signing requests and token-bucket arithmetic. Each runs inside a caller's transaction.
 
 use cryptera_proto::audit::AuditRecord;
+use cryptera_proto::sign::ApprovalInfo;
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::sqlite::unique;
@@ -173,4 +174,39 @@ pub(super) fn take_tokens(
         .map_err(ServiceError::storage)?;
     }
     Ok(None)
+}
+
+/// Replaces an erased approver's name in every approval they gave.
+pub(super) fn scrub_approver(
+    tx: &Transaction<'_>,
+    org_id: &str,
+    user_id: &str,
+    erased_name: &str,
+) -> Result<()> {
+    let pattern = format!("%\"approver_id\":\"{user_id}\"%");
+    let rows: Vec<(String, String)> = {
+        let mut stmt = tx
+            .prepare("SELECT id, approvals FROM signing_requests WHERE org_id = ?1 AND approvals LIKE ?2")
+            .map_err(ServiceError::storage)?;
+        let rows = stmt
+            .query_map(params![org_id, pattern], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(ServiceError::storage)?;
+        rows
+    };
+    for (id, approvals) in rows {
+        let mut approvals: Vec<ApprovalInfo> =
+            serde_json::from_str(&approvals).map_err(ServiceError::storage)?;
+        for approval in approvals.iter_mut().filter(|a| a.approver_id == user_id) {
+            erased_name.clone_into(&mut approval.approver);
+        }
+        tx.execute(
+            "UPDATE signing_requests SET approvals = ?2 WHERE id = ?1",
+            params![id, json(&approvals)],
+        )
+        .map_err(ServiceError::storage)?;
+    }
+    Ok(())
 }

@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Generates backend/openapi.json (run from the repository root: python3 backend/openapi.py).
+
+The JSON is committed and compiled into the service; tests/openapi.rs checks it against the router
+and the cryptera-proto enums, so edit this script, rerun it, and commit both."""
+import json
+def ref(n): return {"$ref": f"#/components/schemas/{n}"}
+def arr(x): return {"type":"array","items":x}
+S={"type":"string"}; I={"type":"integer","format":"int64"}; U32={"type":"integer","format":"int32","minimum":0}; B={"type":"boolean"}
+B64={"type":"string","format":"byte","description":"standard base64"}
+def obj(props, required=None, extra=False, desc=None):
+    o={"type":"object","properties":props,"additionalProperties":extra}
+    if required: o["required"]=required
+    if desc: o["description"]=desc
+    return o
+def enum(*v): return {"type":"string","enum":list(v)}
+codes=["invalid_request","unsupported_mechanism","unauthenticated","token_expired","token_revoked","login_failed","insufficient_scope","mfa_required","environment_mismatch","mechanism_not_allowed","production_requires_hsm_kek","self_approval_refused","not_found","already_exists","idempotency_conflict","key_locked","key_deleted","request_not_pending","quota_exceeded","precondition_failed","payload_too_large","rate_limited","internal","unavailable"]
+schemas={
+ "Environment": enum("trial","development","production"),
+ "Operation": enum("sign","keygen","read","approve","audit","admin"),
+ "Role": enum("admin","signer","approver","auditor"),
+ "KeyAlgorithm": enum("rsa2048","rsa3072","rsa4096","ecdsa_p256","ecdsa_p384","ed25519"),
+ "Mechanism": enum("rsa_pkcs1_sha256","rsa_pkcs1_sha384","rsa_pkcs1_sha512","rsa_pss_sha256","rsa_pss_sha384","rsa_pss_sha512","ecdsa_sha256","ecdsa_sha384","ed25519"),
+ "KeyState": enum("active","pending_deletion","destroyed"),
+ "SigningRequestStatus": enum("pending","completed","denied","expired"),
+ "ErrorBody": obj({"error": obj({"code": enum(*codes), "message": S},["code","message"])},["error"]),
+ "Health": obj({"status":S},["status"]),
+ "LoginRequest": obj({"organisation":S,"username":S,"password":{"type":"string","format":"password"},"totp_code":S,"environment":ref("Environment")},["organisation","username","password","environment"]),
+ "UserInfo": obj({"id":S,"username":S,"roles":arr(ref("Role")),"totp_enrolled":B,"created_at":I},["id","username","roles","totp_enrolled","created_at"]),
+ "LoginResponse": obj({"session_token":S,"expires_at":I,"mfa_verified":B,"user":ref("UserInfo")},["session_token","expires_at","mfa_verified","user"]),
+ "CreateUserRequest": obj({"username":S,"password":{"type":"string","format":"password","minLength":12},"roles":arr(ref("Role"))},["username","password","roles"]),
+ "UserList": obj({"users":arr(ref("UserInfo"))},["users"]),
+ "TotpEnrolment": obj({"secret_base32":S,"otpauth_uri":S},["secret_base32","otpauth_uri"]),
+ "TotpConfirmRequest": obj({"code":S},["code"]),
+ "KeyScope": obj({"ids":arr(S),"label_patterns":arr(S)}),
+ "CreateTokenRequest": obj({"name":S,"operations":arr(ref("Operation")),"keys":ref("KeyScope"),"expires_in_seconds":{"type":"integer","minimum":1,"maximum":31622400}},["name","operations","expires_in_seconds"]),
+ "TokenInfo": obj({"id":S,"name":S,"operations":arr(ref("Operation")),"keys":ref("KeyScope"),"environment":ref("Environment"),"created_at":I,"expires_at":I,"revoked_at":I},["id","name","operations","keys","environment","created_at","expires_at"]),
+ "CreatedToken": obj({"token":S,"info":ref("TokenInfo")},["token","info"]),
+ "TokenList": obj({"tokens":arr(ref("TokenInfo"))},["tokens"]),
+ "Whoami": obj({"organisation_id":S,"organisation":S,"environment":ref("Environment"),"kind":enum("user","token"),"id":S,"operations":arr(ref("Operation")),"mfa_verified":B},["organisation_id","organisation","environment","kind","id","operations","mfa_verified"]),
+ "ApprovalWindow": obj({"max_signatures":U32,"hours":U32},["max_signatures","hours"]),
+ "KeyPolicy": obj({"allowed_mechanisms":arr(ref("Mechanism")),"approvals_required":U32,"approvers":arr(S),"request_expiry_seconds":{"type":"integer","default":86400},"approval_window":ref("ApprovalWindow"),"rate_limit_per_minute":U32}),
+ "CreateKeyRequest": obj({"label":S,"algorithm":ref("KeyAlgorithm"),"policy":ref("KeyPolicy")},["label","algorithm"]),
+ "KeyInfo": obj({"id":S,"label":S,"algorithm":ref("KeyAlgorithm"),"environment":ref("Environment"),"public_key":dict(B64,description="SubjectPublicKeyInfo DER, base64"),"certificates":arr(B64),"policy":ref("KeyPolicy"),"state":ref("KeyState"),"locked":B,"created_at":I,"purge_at":I},["id","label","algorithm","environment","public_key","certificates","policy","state","locked","created_at"]),
+ "KeyList": obj({"keys":arr(ref("KeyInfo"))},["keys"]),
+ "SetCertificatesRequest": obj({"certificates":arr(B64)},["certificates"]),
+ "ArtifactMetadata": obj({"name":S,"hash":S,"description":S}),
+ "SignRequest": obj({"mechanism":ref("Mechanism"),"digest":B64,"data":dict(B64,description="at most 16 KiB; Ed25519 only"),"artifact":ref("ArtifactMetadata"),"idempotency_key":{"type":"string","minLength":1,"maxLength":128}},["mechanism","idempotency_key"],desc="Exactly one of digest and data."),
+ "SignResponse": obj({"request_id":S,"key_id":S,"mechanism":ref("Mechanism"),"signature":B64},["request_id","key_id","mechanism","signature"]),
+ "ApprovalInfo": obj({"approver_id":S,"approver":S,"at":I},["approver_id","approver","at"]),
+ "SigningRequestInfo": obj({"id":S,"key_id":S,"mechanism":ref("Mechanism"),"status":ref("SigningRequestStatus"),"requester_id":S,"digest":B64,"artifact":ref("ArtifactMetadata"),"approvals_required":U32,"approvals":arr(ref("ApprovalInfo")),"created_at":I,"expires_at":I,"signature":B64,"approved_under":S},["id","key_id","mechanism","status","requester_id","digest","artifact","approvals_required","approvals","created_at","expires_at"]),
+ "SigningRequestList": obj({"requests":arr(ref("SigningRequestInfo"))},["requests"]),
+ "DenyRequest": obj({"reason":S}),
+ "AuditRecord": obj({"seq":I,"organisation_id":S,"at":I,"actor":S,"action":S,"target":S,"outcome":S,"details":{"type":"object","additionalProperties":S},"prev_hash":S,"hash":S},["seq","organisation_id","at","actor","action","target","outcome","details","prev_hash","hash"]),
+ "AuditRecordList": obj({"records":arr(ref("AuditRecord"))},["records"]),
+ "AuditCheckpoint": obj({"organisation_id":S,"seq":I,"head_hash":S,"at":I,"algorithm":enum("ed25519"),"public_key":B64,"signature":B64},["organisation_id","seq","head_hash","at","algorithm","public_key","signature"]),
+}
+def body(n): return {"required":True,"content":{"application/json":{"schema":ref(n)}}}
+def resp(code,n=None,desc="OK",headers=None):
+    r={"description":desc}
+    if n: r["content"]={"application/json":{"schema":ref(n)}}
+    if headers: r["headers"]=headers
+    return {str(code):r}
+ERR={"default":{"description":"Error; see docs/service-api.md for the code table","content":{"application/json":{"schema":ref("ErrorBody")}}}}
+def op(summary, opname, req=None, responses=None, auth=True, params=None):
+    o={"summary":summary,"responses":{**(responses or {}),**ERR}}
+    if opname: o["x-cryptera-operation"]=opname
+    if req: o["requestBody"]=body(req)
+    if not auth: o["security"]=[]
+    if params: o["parameters"]=params
+    return o
+ID=[{"name":"id","in":"path","required":True,"schema":S}]
+ETAG={"ETag":{"schema":S}}
+paths={
+ "/healthz":{"get":op("Liveness",None,responses=resp(200,"Health"),auth=False)},
+ "/readyz":{"get":op("Readiness (database reachable)",None,responses=resp(200,"Health"),auth=False)},
+ "/metrics":{"get":{"summary":"Prometheus metrics (loopback clients only)","security":[],"responses":{"200":{"description":"text exposition format","content":{"text/plain":{"schema":S}}}}}},
+ "/v1/openapi.json":{"get":{"summary":"This document","security":[],"responses":{"200":{"description":"OpenAPI 3.1","content":{"application/json":{"schema":{"type":"object"}}}}}}},
+ "/v1/login":{"post":op("Log in with password and TOTP code",None,"LoginRequest",resp(200,"LoginResponse"),auth=False)},
+ "/v1/whoami":{"get":op("The presented credential","any",responses=resp(200,"Whoami"))},
+ "/v1/users":{"post":op("Add a user","admin (MFA)","CreateUserRequest",resp(201,"UserInfo","Created")),"get":op("List users","admin (MFA)",responses=resp(200,"UserList"))},
+ "/v1/users/{id}":{"delete":op("Erase a person (GDPR): keeps only the pseudonymous id","admin (MFA)",responses={"204":{"description":"Erased"}},params=ID)},
+ "/v1/users/me/totp":{"post":op("Start TOTP enrolment","user session",responses=resp(200,"TotpEnrolment"))},
+ "/v1/users/me/totp/confirm":{"post":op("Confirm TOTP enrolment","user session","TotpConfirmRequest",{"204":{"description":"Enrolled"}})},
+ "/v1/tokens":{"post":op("Create an access token (secret shown once)","admin (MFA)","CreateTokenRequest",resp(201,"CreatedToken","Created")),"get":op("List access tokens","admin (MFA)",responses=resp(200,"TokenList"))},
+ "/v1/tokens/{id}":{"delete":op("Revoke an access token","admin (MFA)",responses={"204":{"description":"Revoked"}},params=ID)},
+ "/v1/keys":{"post":op("Generate a key in the caller's environment","keygen","CreateKeyRequest",resp(201,"KeyInfo","Created")),"get":op("List keys (ETag; If-None-Match gives 304)","read",responses={**resp(200,"KeyList",headers=ETAG),"304":{"description":"Not modified"}})},
+ "/v1/keys/{id}":{"get":op("Get a key (ETag; If-None-Match gives 304)","read",responses={**resp(200,"KeyInfo",headers=ETAG),"304":{"description":"Not modified"}},params=ID),"delete":op("Schedule deletion","admin",responses=resp(200,"KeyInfo"),params=ID)},
+ "/v1/keys/{id}/restore":{"post":op("Cancel a scheduled deletion","admin",responses=resp(200,"KeyInfo"),params=ID)},
+ "/v1/keys/{id}/lock":{"post":op("Lock against deletion","admin",responses=resp(200,"KeyInfo"),params=ID),"delete":op("Remove the lock (user session with MFA only)","admin (MFA)",responses=resp(200,"KeyInfo"),params=ID)},
+ "/v1/keys/{id}/certificates":{"put":op("Replace the certificate chain","admin","SetCertificatesRequest",resp(200,"KeyInfo"),params=ID)},
+ "/v1/keys/{id}/sign":{"post":op("Sign a digest (or small data)","sign","SignRequest",{**resp(200,"SignResponse"),**resp(202,"SigningRequestInfo","Approvals required",{"Location":{"schema":S},"Retry-After":{"schema":{"type":"integer"}}})},params=ID)},
+ "/v1/signing-requests":{"get":op("List signing requests","read",responses=resp(200,"SigningRequestList"),params=[{"name":"status","in":"query","required":False,"schema":ref("SigningRequestStatus")}])},
+ "/v1/signing-requests/{id}":{"get":op("Get a signing request","read",responses=resp(200,"SigningRequestInfo"),params=ID)},
+ "/v1/signing-requests/{id}/approve":{"post":op("Approve","approve (MFA)",responses=resp(200,"SigningRequestInfo"),params=ID)},
+ "/v1/signing-requests/{id}/deny":{"post":{**op("Deny","approve (MFA)",responses=resp(200,"SigningRequestInfo"),params=ID),"requestBody":{"required":False,"content":{"application/json":{"schema":ref("DenyRequest")}}}}},
+ "/v1/audit/records":{"get":op("Audit records (JSON, or JSON lines with Accept: application/x-ndjson)","audit",responses=resp(200,"AuditRecordList"),params=[{"name":"after","in":"query","schema":I},{"name":"limit","in":"query","schema":{"type":"integer","minimum":1,"maximum":10000}}])},
+ "/v1/audit/checkpoint":{"get":op("Signed checkpoint of the audit chain head","audit",responses=resp(200,"AuditCheckpoint"))},
+}
+doc={"openapi":"3.1.0","info":{"title":"Cryptera signing service","version":"1","description":"See docs/service-api.md. Request and response types are the structs of the cryptera-proto crate."},
+ "servers":[{"url":"/"}],
+ "security":[{"bearer":[]}],
+ "components":{"securitySchemes":{"bearer":{"type":"http","scheme":"bearer","description":"cryptera_at_... access token or cryptera_us_... session token"}},"schemas":schemas},
+ "paths":paths}
+open('backend/openapi.json','w').write(json.dumps(doc,indent=2)+"\n")
