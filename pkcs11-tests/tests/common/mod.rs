@@ -12,6 +12,7 @@ macro_rules! ck {
 }
 
 pub mod crosscheck;
+pub mod rawsign;
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error, RvError};
