@@ -294,6 +294,11 @@ impl Token {
         let mut inner = self.lock()?;
         Token::refresh(&mut inner)?;
         self.check_access(&inner, &objects)?;
+        // Only the SO may make a trusted object: a trusted key of the user's own would wrap, and so
+        // export, every key marked CKA_WRAP_WITH_TRUSTED.
+        if inner.role != Some(Role::So) && objects.iter().any(|o| o.flag(CKA_TRUSTED)) {
+            return Err(Error::AttributeReadOnly);
+        }
         let mut rows = Vec::new();
         let mut entries = Vec::new();
         for object in objects {
