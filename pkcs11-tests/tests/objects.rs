@@ -1,5 +1,6 @@
 //! Objects: data objects and their defaults, copying within the rules, destroying, and searching
-//! over any template. Imported keys and certificates are in `import.rs`.
+//! over any template, and who may make trusted keys. Imported keys and certificates are in
+//! `import.rs`.
 
 #[macro_use]
 mod common;
@@ -8,6 +9,7 @@ use common::*;
 use cryptoki::error::RvError;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::session::UserType;
 use cryptoki_sys::*;
 
 #[test]
@@ -268,4 +270,65 @@ fn find_objects_matches_any_template() {
         ck!(C_FindObjectsFinal, handle),
         CKR_OPERATION_NOT_INITIALIZED
     );
+}
+
+#[test]
+fn only_the_so_makes_trusted_keys_and_they_alone_wrap_protected_keys() {
+    let (_, session) = user_session("trusted");
+    let aes = |value: u8, extra: &[Attribute]| {
+        let mut template = vec![
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::AES),
+            Attribute::Value(vec![value; 16]),
+        ];
+        template.extend_from_slice(extra);
+        template
+    };
+    // The user cannot mark a key trusted, by creating, generating or copying.
+    assert_eq!(
+        rv(session.create_object(&aes(1, &[Attribute::Trusted(true)]))),
+        RvError::AttributeReadOnly
+    );
+    assert_eq!(
+        rv(session.generate_key(
+            &Mechanism::AesKeyGen,
+            &[Attribute::ValueLen(16.into()), Attribute::Trusted(true)]
+        )),
+        RvError::AttributeReadOnly
+    );
+    let plain_kek = session.create_object(&aes(2, &[])).unwrap();
+    assert_eq!(
+        rv(session.copy_object(plain_kek, &[Attribute::Trusted(true)])),
+        RvError::AttributeReadOnly
+    );
+    let protected = session
+        .create_object(&aes(
+            3,
+            &[
+                Attribute::Extractable(true),
+                Attribute::WrapWithTrusted(true),
+            ],
+        ))
+        .unwrap();
+    assert_eq!(
+        rv(session.wrap_key(&Mechanism::AesKeyWrap, plain_kek, protected)),
+        RvError::KeyNotWrappable
+    );
+    session.logout().unwrap();
+
+    // The SO makes a public trusted wrapping key; the user's protected key leaves through it only.
+    session.login(UserType::So, Some(&pin(SO_PIN))).unwrap();
+    let trusted_kek = session
+        .create_object(&aes(
+            4,
+            &[Attribute::Trusted(true), Attribute::Private(false)],
+        ))
+        .unwrap();
+    session.logout().unwrap();
+    session.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    assert!(bool_attr(&session, trusted_kek, AttributeType::Trusted));
+    let wrapped = session
+        .wrap_key(&Mechanism::AesKeyWrap, trusted_kek, protected)
+        .unwrap();
+    assert_eq!(wrapped.len(), 24);
 }
