@@ -27,6 +27,54 @@ pub struct Config {
     /// Tokens with fixed slot numbers and labels; their files are created by `C_InitToken`.
     #[serde(default, rename = "token")]
     pub tokens: Vec<TokenConfig>,
+    #[serde(default)]
+    pub audit: AuditConfig,
+}
+
+/// What the module records of the keys' use on this machine (see docs/audit-format.md).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Record events at all.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// The JSON-lines file; default `audit.jsonl` in the store directory.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    /// Also send each record to syslog (journald picks it up).
+    #[serde(default)]
+    pub syslog: bool,
+    /// A record that cannot be written fails the operation it records (`CKR_DEVICE_ERROR`); records
+    /// are then written before the operation returns.
+    #[serde(default)]
+    pub mandatory: bool,
+    /// A command asked before each signing operation, the event as JSON on its standard input; exit
+    /// status 0 allows, anything else (or no answer in time) rejects with `CKR_FUNCTION_REJECTED`.
+    #[serde(default)]
+    pub policy_command: Option<Vec<String>>,
+    #[serde(default = "default_policy_timeout")]
+    pub policy_timeout_ms: u64,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_policy_timeout() -> u64 {
+    2000
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            enabled: true,
+            file: None,
+            syslog: false,
+            mandatory: false,
+            policy_command: None,
+            policy_timeout_ms: default_policy_timeout(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -65,6 +113,7 @@ impl Default for Config {
             kdf_memory_kib: default_kdf_memory(),
             kdf_iterations: default_kdf_iterations(),
             tokens: Vec::new(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -93,6 +142,16 @@ impl Config {
         {
             return Err(Error::General(
                 "configuration: inconsistent PIN limits".into(),
+            ));
+        }
+        if config
+            .audit
+            .policy_command
+            .as_ref()
+            .is_some_and(|c| c.is_empty())
+        {
+            return Err(Error::General(
+                "configuration: audit.policy_command is empty".into(),
             ));
         }
         if config.kdf_memory_kib < 8 || config.kdf_iterations == 0 {

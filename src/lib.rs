@@ -4,6 +4,7 @@
 
 pub mod abi;
 pub mod attr;
+pub mod audit;
 pub mod config;
 pub mod crypto;
 pub mod error;

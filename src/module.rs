@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::session::Session;
-use crate::token::Token;
+use crate::token::{Role, Token};
 use cryptoki_sys::*;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,6 +14,7 @@ pub struct Module {
     /// The fork generation this state belongs to; a forked child has a newer one.
     generation: u64,
     pub config: Arc<Config>,
+    pub audit: Arc<crate::audit::Auditor>,
     slots: Mutex<BTreeMap<CK_SLOT_ID, Arc<Token>>>,
     sessions: RwLock<HashMap<CK_SESSION_HANDLE, Arc<OpenSession>>>,
     next_session: AtomicU64,
@@ -66,7 +67,12 @@ pub fn initialize() -> Result<()> {
         }
     }
     let config = Arc::new(Config::load()?);
+    let audit = Arc::new(crate::audit::Auditor::new(
+        &config.audit,
+        &config.store_dir(),
+    ));
     let module = Module {
+        audit,
         generation: forks(),
         config,
         slots: Mutex::new(BTreeMap::new()),
@@ -216,7 +222,7 @@ impl Module {
             return Err(Error::SessionReadWriteSoExists);
         }
         let handle = self.next_session.fetch_add(1, Ordering::Relaxed) as CK_SESSION_HANDLE;
-        let session = Session::new(handle, slot, token, read_write);
+        let session = Session::new(handle, slot, token, read_write, self.audit.clone());
         self.sessions
             .write()
             .map_err(|_| Error::General("session lock poisoned".into()))?
@@ -257,5 +263,61 @@ impl Module {
         }
         token.drop_session_objects(None)?;
         token.forget_login()
+    }
+
+    /// `C_Login` for the user, the SO or a context-specific login; every attempt is audited.
+    pub fn login(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        user_type: CK_USER_TYPE,
+        pin: &[u8],
+    ) -> Result<()> {
+        let open = self.session(handle)?;
+        let (token, mut event) = {
+            let session = open
+                .state
+                .lock()
+                .map_err(|_| Error::General("session lock poisoned".into()))?;
+            (session.token.clone(), session.event("login", CKR_OK, None))
+        };
+        let (name, outcome) = match user_type {
+            CKU_USER => ("user", token.login(Role::User, pin)),
+            CKU_SO => {
+                let outcome = if self.sessions_on(open.slot_id)?.iter().any(|(_, rw)| !rw) {
+                    Err(Error::SessionReadOnlyExists)
+                } else {
+                    token.login(Role::So, pin)
+                };
+                ("so", outcome)
+            }
+            CKU_CONTEXT_SPECIFIC => {
+                let mut session = open
+                    .state
+                    .lock()
+                    .map_err(|_| Error::General("session lock poisoned".into()))?;
+                ("context_specific", session.login_context(pin))
+            }
+            _ => return Err(Error::UserTypeInvalid),
+        };
+        event.rv = outcome.as_ref().map_or_else(Error::rv, |_| CKR_OK);
+        event.user_type = Some(name);
+        self.audit.record(&event)?;
+        outcome
+    }
+
+    /// `C_Logout`, audited.
+    pub fn logout(&self, handle: CK_SESSION_HANDLE) -> Result<()> {
+        let open = self.session(handle)?;
+        let (token, mut event) = {
+            let session = open
+                .state
+                .lock()
+                .map_err(|_| Error::General("session lock poisoned".into()))?;
+            (session.token.clone(), session.event("logout", CKR_OK, None))
+        };
+        let outcome = token.logout();
+        event.rv = outcome.as_ref().map_or_else(Error::rv, |_| CKR_OK);
+        self.audit.record(&event)?;
+        outcome
     }
 }

@@ -1,7 +1,9 @@
 //! A session: its state, its one active cryptographic operation, its object search, and the safe core
 //! function behind each session-level `C_*` call.
 
-use crate::attr::Template;
+use crate::attr::{AttrMapExt, Template};
+use crate::audit::{Auditor, Event};
+use crate::crypto::{HashAlg, Hasher};
 use crate::error::{Error, Result};
 use crate::mechanism::ops::{CipherOp, DigestOp, SignOp};
 use crate::mechanism::{self, Mechanism, Param};
@@ -60,6 +62,18 @@ pub struct Session {
     pending: Option<(OpKind, Zeroizing<Vec<u8>>)>,
     find: Option<(Vec<CK_OBJECT_HANDLE>, usize)>,
     context_login: bool,
+    audit: Arc<Auditor>,
+    token_label: String,
+    /// What the active sign or decrypt operation's audit record will say.
+    audited: Option<AuditedOp>,
+}
+
+struct AuditedOp {
+    mechanism: CK_MECHANISM_TYPE,
+    key_id: Option<Vec<u8>>,
+    key_label: Option<Vec<u8>>,
+    /// SHA-256 of the data signed, as it arrives.
+    data: Option<Hasher>,
 }
 
 impl Session {
@@ -68,7 +82,12 @@ impl Session {
         slot_id: CK_SLOT_ID,
         token: Arc<Token>,
         read_write: bool,
+        audit: Arc<Auditor>,
     ) -> Session {
+        let token_label = token
+            .facts()
+            .map(|f| String::from_utf8_lossy(&f.label).trim_end().to_string())
+            .unwrap_or_default();
         Session {
             handle,
             slot_id,
@@ -78,7 +97,44 @@ impl Session {
             pending: None,
             find: None,
             context_login: false,
+            audit,
+            token_label,
+            audited: None,
         }
+    }
+
+    /// An audit event about this session's token (and `object`, if given).
+    pub fn event(&self, kind: &'static str, rv: CK_RV, object: Option<&Object>) -> Event {
+        Event {
+            kind,
+            rv,
+            slot: Some(self.slot_id),
+            token: Some(self.token_label.clone()),
+            key_id: object
+                .and_then(|o| o.attrs.bytes(CKA_ID))
+                .map(<[u8]>::to_vec),
+            key_label: object
+                .and_then(|o| o.attrs.bytes(CKA_LABEL))
+                .map(<[u8]>::to_vec),
+            ..Event::default()
+        }
+    }
+
+    /// Records the outcome of an object-changing call; with mandatory audit an unwritable record
+    /// turns success into `CKR_DEVICE_ERROR`.
+    fn record_outcome<T>(
+        &self,
+        kind: &'static str,
+        object: Option<&Object>,
+        outcome: Result<T>,
+    ) -> Result<T> {
+        let rv = outcome.as_ref().map_or_else(Error::rv, |_| CKR_OK);
+        self.audit.record(&self.event(kind, rv, object))?;
+        outcome
+    }
+
+    pub fn auditor(&self) -> &Arc<Auditor> {
+        &self.audit
     }
 
     /// `C_GetSessionInfo`: the state and flags.
@@ -118,7 +174,13 @@ impl Session {
     pub fn create_object(&mut self, template: &Template) -> Result<CK_OBJECT_HANDLE> {
         let object = keys::create(template)?;
         self.check_writable(&object)?;
-        self.token.add(object, self.handle)
+        let kind = if object.class() == CKO_PRIVATE_KEY || object.class() == CKO_SECRET_KEY {
+            "import"
+        } else {
+            "create"
+        };
+        let outcome = self.token.add(object.clone(), self.handle);
+        self.record_outcome(kind, Some(&object), outcome)
     }
 
     pub fn copy_object(
@@ -137,7 +199,8 @@ impl Session {
         if !entry.object.flag(CKA_DESTROYABLE) {
             return Err(Error::ActionProhibited);
         }
-        self.token.destroy(handle)
+        let outcome = self.token.destroy(handle);
+        self.record_outcome("destroy", Some(&entry.object), outcome)
     }
 
     pub fn object(&self, handle: CK_OBJECT_HANDLE) -> Result<Arc<Entry>> {
@@ -165,8 +228,10 @@ impl Session {
         let entry = self.token.entry(handle)?;
         self.check_writable(&entry.object)?;
         let mut object = entry.object.clone();
-        object.set_attributes(template)?;
-        self.token.replace(handle, object)
+        let outcome = object
+            .set_attributes(template)
+            .and_then(|_| self.token.replace(handle, object.clone()));
+        self.record_outcome("set_attribute", Some(&entry.object), outcome)
     }
 
     pub fn find_init(&mut self, template: &Template) -> Result<()> {
@@ -192,12 +257,34 @@ impl Session {
             .ok_or(Error::OperationNotInitialized)
     }
 
+    fn audited_op(&self, mechanism: CK_MECHANISM_TYPE, key: &Object, hash_data: bool) -> AuditedOp {
+        AuditedOp {
+            mechanism,
+            key_id: key.attrs.bytes(CKA_ID).map(<[u8]>::to_vec),
+            key_label: key.attrs.bytes(CKA_LABEL).map(<[u8]>::to_vec),
+            data: hash_data.then(|| HashAlg::Sha256.hasher()),
+        }
+    }
+
+    /// The audit event of the active sign or decrypt operation.
+    fn op_event(&self, kind: &'static str, rv: CK_RV) -> Event {
+        let mut event = self.event(kind, rv, None);
+        if let Some(op) = &self.audited {
+            event.mechanism = Some(op.mechanism);
+            event.key_id = op.key_id.clone();
+            event.key_label = op.key_label.clone();
+            event.data_sha256 = op.data.clone().map(Hasher::finish);
+        }
+        event
+    }
+
     fn start(&mut self, op: Operation) -> Result<()> {
         if self.op.is_some() {
             return Err(Error::OperationActive);
         }
         self.pending = None;
         self.context_login = false;
+        self.audited = None;
         self.op = Some(op);
         Ok(())
     }
@@ -225,7 +312,11 @@ impl Session {
             Operation::Verify(op)
         } else {
             Operation::Sign(op)
-        })
+        })?;
+        if !verify {
+            self.audited = Some(self.audited_op(mechanism.kind, &entry.object, true));
+        }
+        Ok(())
     }
 
     pub fn encrypt_init(
@@ -247,7 +338,11 @@ impl Session {
             Operation::Decrypt(op)
         } else {
             Operation::Encrypt(op)
-        })
+        })?;
+        if decrypt {
+            self.audited = Some(self.audited_op(mechanism.kind, &entry.object, false));
+        }
+        Ok(())
     }
 
     pub fn digest_init(&mut self, mechanism: &Mechanism) -> Result<()> {
@@ -269,6 +364,11 @@ impl Session {
     pub fn update(&mut self, kind: OpKind, data: &[u8]) -> Result<()> {
         if self.pending.is_some() {
             return Err(Error::OperationActive);
+        }
+        if kind == OpKind::Sign {
+            if let Some(hasher) = self.audited.as_mut().and_then(|a| a.data.as_mut()) {
+                hasher.update(data);
+            }
         }
         let outcome = match self.active(kind)? {
             Operation::Sign(op) | Operation::Verify(op) => op.update(data),
@@ -310,6 +410,13 @@ impl Session {
             if let Some(data) = data {
                 self.update(kind, data)?;
             }
+            if kind == OpKind::Sign {
+                if let Err(denied) = self.audit.ask_policy(&self.op_event("sign", CKR_OK)) {
+                    self.op = None;
+                    self.audit.record(&self.op_event("sign", denied.rv()))?;
+                    return Err(denied);
+                }
+            }
             let op = self.op.take().ok_or(Error::OperationNotInitialized)?;
             let output = match op {
                 Operation::Sign(op) => op.sign().map(Zeroizing::new),
@@ -317,8 +424,17 @@ impl Session {
                 Operation::Decrypt(op) => op.decrypt(),
                 Operation::Digest(op) => Ok(Zeroizing::new(op.finish())),
                 Operation::Verify(_) => Err(Error::OperationNotInitialized),
-            }?;
-            self.pending = Some((kind, output));
+            };
+            if matches!(kind, OpKind::Sign | OpKind::Decrypt) {
+                let name = if kind == OpKind::Sign {
+                    "sign"
+                } else {
+                    "decrypt"
+                };
+                let rv = output.as_ref().map_or_else(Error::rv, |_| CKR_OK);
+                self.audit.record(&self.op_event(name, rv))?;
+            }
+            self.pending = Some((kind, output?));
         }
         let len = self.pending.as_ref().map(|(_, v)| v.len()).unwrap_or(0);
         match capacity {
@@ -354,7 +470,8 @@ impl Session {
         }
         let object = keys::generate_secret(mechanism.kind, template)?;
         self.check_writable(&object)?;
-        self.token.add(object, self.handle)
+        let outcome = self.token.add(object.clone(), self.handle);
+        self.record_outcome("generate", Some(&object), outcome)
     }
 
     /// `C_GenerateKeyPair`: both objects are stored together or not at all.
@@ -372,7 +489,10 @@ impl Session {
             keys::generate_key_pair(mechanism.kind, public_template, private_template)?;
         self.check_writable(&public)?;
         self.check_writable(&private)?;
-        let handles = self.token.add_all(vec![public, private], self.handle)?;
+        let outcome = self
+            .token
+            .add_all(vec![public, private.clone()], self.handle);
+        let handles = self.record_outcome("generate", Some(&private), outcome)?;
         Ok((handles[0], handles[1]))
     }
 
@@ -445,7 +565,8 @@ impl Session {
         })?;
         let object = keys::secret_from_value(template, Origin::Unwrapped, &value, None)?;
         self.check_writable(&object)?;
-        self.token.add(object, self.handle)
+        let outcome = self.token.add(object.clone(), self.handle);
+        self.record_outcome("unwrap", Some(&object), outcome)
     }
 
     /// `C_DeriveKey` with `CKM_ECDH1_DERIVE` (no KDF): the shared secret becomes a secret key.
@@ -484,6 +605,7 @@ impl Session {
         let object =
             keys::secret_from_value(template, Origin::Derived, &secret, Some(CKK_GENERIC_SECRET))?;
         self.check_writable(&object)?;
-        self.token.add(object, self.handle)
+        let outcome = self.token.add(object.clone(), self.handle);
+        self.record_outcome("derive", Some(&object), outcome)
     }
 }

@@ -4,7 +4,6 @@ use super::ptr::{self, padded};
 use super::{guard, session_call};
 use crate::error::Error;
 use crate::module;
-use crate::token::Role;
 use cryptoki_sys::*;
 use std::ffi::c_void;
 
@@ -317,22 +316,6 @@ pub unsafe extern "C" fn C_GetSessionInfo(
     })
 }
 
-fn login(session: CK_SESSION_HANDLE, user_type: CK_USER_TYPE, pin: &[u8]) -> crate::Result<()> {
-    let module = module::get()?;
-    let (slot, token) = session_call(session, |s| Ok((s.slot_id, s.token.clone())))?;
-    match user_type {
-        CKU_USER => token.login(Role::User, pin),
-        CKU_SO => {
-            if module.sessions_on(slot)?.iter().any(|(_, rw)| !rw) {
-                return Err(Error::SessionReadOnlyExists);
-            }
-            token.login(Role::So, pin)
-        }
-        CKU_CONTEXT_SPECIFIC => session_call(session, |s| s.login_context(pin)),
-        _ => Err(Error::UserTypeInvalid),
-    }
-}
-
 /// `C_Login`: CKR_PIN_INCORRECT, CKR_PIN_LOCKED, CKR_USER_ALREADY_LOGGED_IN,
 /// CKR_USER_ANOTHER_ALREADY_LOGGED_IN, CKR_USER_PIN_NOT_INITIALIZED, CKR_SESSION_READ_ONLY_EXISTS,
 /// CKR_USER_TYPE_INVALID, CKR_OPERATION_NOT_INITIALIZED (context-specific without an operation).
@@ -345,7 +328,7 @@ pub unsafe extern "C" fn C_Login(
 ) -> CK_RV {
     guard(|| {
         let pin = zeroize::Zeroizing::new(unsafe { ptr::bytes(pin, pin_len) }?.to_vec());
-        login(session, user_type, &pin)
+        module::get()?.login(session, user_type, &pin)
     })
 }
 
@@ -361,15 +344,12 @@ pub unsafe extern "C" fn C_LoginUser(
 ) -> CK_RV {
     guard(|| {
         let pin = zeroize::Zeroizing::new(unsafe { ptr::bytes(pin, pin_len) }?.to_vec());
-        login(session, user_type, &pin)
+        module::get()?.login(session, user_type, &pin)
     })
 }
 
 /// `C_Logout`: CKR_USER_NOT_LOGGED_IN.
 #[no_mangle]
 pub unsafe extern "C" fn C_Logout(session: CK_SESSION_HANDLE) -> CK_RV {
-    guard(|| {
-        let token = session_call(session, |s| Ok(s.token.clone()))?;
-        token.logout()
-    })
+    guard(|| module::get()?.logout(session))
 }

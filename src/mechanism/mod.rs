@@ -174,3 +174,48 @@ pub fn mgf_hash(mgf: CK_RSA_PKCS_MGF_TYPE) -> Option<HashAlg> {
     .into_iter()
     .find(|h| mgf_of(*h) == mgf)
 }
+
+/// The name of a mechanism the module offers, for audit records and messages.
+pub fn name(kind: CK_MECHANISM_TYPE) -> Option<&'static str> {
+    let name = match kind {
+        CKM_RSA_PKCS_KEY_PAIR_GEN => "CKM_RSA_PKCS_KEY_PAIR_GEN",
+        CKM_RSA_PKCS => "CKM_RSA_PKCS",
+        CKM_SHA1_RSA_PKCS => "CKM_SHA1_RSA_PKCS",
+        CKM_SHA224_RSA_PKCS => "CKM_SHA224_RSA_PKCS",
+        CKM_SHA256_RSA_PKCS => "CKM_SHA256_RSA_PKCS",
+        CKM_SHA384_RSA_PKCS => "CKM_SHA384_RSA_PKCS",
+        CKM_SHA512_RSA_PKCS => "CKM_SHA512_RSA_PKCS",
+        CKM_RSA_PKCS_PSS => "CKM_RSA_PKCS_PSS",
+        CKM_SHA224_RSA_PKCS_PSS => "CKM_SHA224_RSA_PKCS_PSS",
+        CKM_SHA256_RSA_PKCS_PSS => "CKM_SHA256_RSA_PKCS_PSS",
+        CKM_SHA384_RSA_PKCS_PSS => "CKM_SHA384_RSA_PKCS_PSS",
+        CKM_SHA512_RSA_PKCS_PSS => "CKM_SHA512_RSA_PKCS_PSS",
+        CKM_RSA_PKCS_OAEP => "CKM_RSA_PKCS_OAEP",
+        CKM_EC_KEY_PAIR_GEN => "CKM_EC_KEY_PAIR_GEN",
+        CKM_ECDSA => "CKM_ECDSA",
+        CKM_ECDSA_SHA1 => "CKM_ECDSA_SHA1",
+        CKM_ECDSA_SHA224 => "CKM_ECDSA_SHA224",
+        CKM_ECDSA_SHA256 => "CKM_ECDSA_SHA256",
+        CKM_ECDSA_SHA384 => "CKM_ECDSA_SHA384",
+        CKM_ECDSA_SHA512 => "CKM_ECDSA_SHA512",
+        CKM_ECDH1_DERIVE => "CKM_ECDH1_DERIVE",
+        CKM_EC_EDWARDS_KEY_PAIR_GEN => "CKM_EC_EDWARDS_KEY_PAIR_GEN",
+        CKM_EDDSA => "CKM_EDDSA",
+        CKM_SHA_1 => "CKM_SHA_1",
+        CKM_SHA224 => "CKM_SHA224",
+        CKM_SHA256 => "CKM_SHA256",
+        CKM_SHA384 => "CKM_SHA384",
+        CKM_SHA512 => "CKM_SHA512",
+        CKM_AES_KEY_GEN => "CKM_AES_KEY_GEN",
+        CKM_AES_GCM => "CKM_AES_GCM",
+        CKM_AES_CBC_PAD => "CKM_AES_CBC_PAD",
+        CKM_AES_KEY_WRAP => "CKM_AES_KEY_WRAP",
+        CKM_AES_KEY_WRAP_PAD => "CKM_AES_KEY_WRAP_PAD",
+        CKM_GENERIC_SECRET_KEY_GEN => "CKM_GENERIC_SECRET_KEY_GEN",
+        CKM_SHA256_HMAC => "CKM_SHA256_HMAC",
+        CKM_SHA384_HMAC => "CKM_SHA384_HMAC",
+        CKM_SHA512_HMAC => "CKM_SHA512_HMAC",
+        _ => return None,
+    };
+    Some(name)
+}

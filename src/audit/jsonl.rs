@@ -1,0 +1,104 @@
+//! The JSON-lines sink: appends records to one file that several processes share. Each append takes
+//! an exclusive lock on the file, continues the chain from the file's last record (or the head file
+//! if the file lost its tail), writes all pending lines in one `write`, and updates the head file.
+
+use super::chain::{self, Record, GENESIS};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+pub struct JsonlFile {
+    path: PathBuf,
+    head: PathBuf,
+}
+
+/// The head file that goes with an audit file.
+pub fn head_path(path: &Path) -> PathBuf {
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".head");
+    path.with_file_name(name)
+}
+
+/// The last complete record of the file: (sequence number, hash).
+fn tail(file: &mut File) -> std::io::Result<Option<(u64, String)>> {
+    let len = file.seek(SeekFrom::End(0))?;
+    if len == 0 {
+        return Ok(None);
+    }
+    let start = len.saturating_sub(64 * 1024);
+    file.seek(SeekFrom::Start(start))?;
+    let mut text = String::new();
+    file.read_to_string(&mut text)?;
+    let last = text
+        .trim_end_matches('\n')
+        .rsplit('\n')
+        .next()
+        .unwrap_or_default();
+    Ok(chain::open(last)
+        .ok()
+        .map(|(record, hash)| (record.seq, hash)))
+}
+
+impl JsonlFile {
+    pub fn new(path: PathBuf) -> JsonlFile {
+        let head = head_path(&path);
+        JsonlFile { path, head }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends `records`, numbering and chaining them; all or nothing as far as the file system allows.
+    pub fn append(&self, records: Vec<Record>) -> std::io::Result<()> {
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut options = OpenOptions::new();
+        options.create(true).append(true).read(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&self.path)?;
+        file.lock()?;
+        let outcome = self.append_locked(&mut file, records);
+        let unlocked = file.unlock();
+        outcome.and(unlocked)
+    }
+
+    fn append_locked(&self, file: &mut File, records: Vec<Record>) -> std::io::Result<()> {
+        let from_head = std::fs::read_to_string(&self.head)
+            .ok()
+            .and_then(|t| chain::parse_head(&t));
+        let from_file = tail(file)?;
+        let (mut seq, mut prev) = match (from_file, from_head) {
+            (Some(f), Some(h)) if h.0 > f.0 => h,
+            (Some(f), _) => f,
+            (None, Some(h)) => h,
+            (None, None) => (0, GENESIS.to_string()),
+        };
+        let mut text = String::new();
+        for mut record in records {
+            seq += 1;
+            record.seq = seq;
+            record.prev = prev;
+            let (line, hash) = chain::seal(&record);
+            text.push_str(&line);
+            text.push('\n');
+            prev = hash;
+        }
+        file.write_all(text.as_bytes())?;
+        file.sync_data()?;
+        let temp = self.head.with_extension("head.tmp");
+        let mut options = OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options
+            .open(&temp)?
+            .write_all(chain::head_line(seq, &prev).as_bytes())?;
+        std::fs::rename(&temp, &self.head)
+    }
+}

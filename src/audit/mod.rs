@@ -1,0 +1,275 @@
+//! Audit hooks: what the module records of the use of keys on this machine, whichever backend holds
+//! them. Records go to a tamper-evident JSON-lines file (by default `audit.jsonl` in the store
+//! directory) and optionally to syslog; a policy command may be asked before each signature.
+//! Records never contain data, PINs or key material: only the SHA-256 of signed data.
+
+pub mod chain;
+pub mod jsonl;
+pub mod policy;
+pub mod verify;
+
+use crate::config::AuditConfig;
+use crate::error::{Error, Result};
+use chain::Record;
+use cryptoki_sys::*;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+/// What happened, as the caller of [`Auditor::record`] describes it.
+#[derive(Clone, Debug, Default)]
+pub struct Event {
+    pub kind: &'static str,
+    pub rv: CK_RV,
+    pub slot: Option<CK_SLOT_ID>,
+    pub token: Option<String>,
+    pub key_id: Option<Vec<u8>>,
+    pub key_label: Option<Vec<u8>>,
+    pub mechanism: Option<CK_MECHANISM_TYPE>,
+    pub data_sha256: Option<Vec<u8>>,
+    pub user_type: Option<&'static str>,
+}
+
+/// Who this process is, found once.
+#[derive(Clone, Debug)]
+struct Identity {
+    pid: u32,
+    exe: String,
+    uid: u32,
+    user: String,
+}
+
+impl Identity {
+    fn current() -> Identity {
+        let uid = std::fs::metadata("/proc/self")
+            .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+            .unwrap_or(0);
+        let user = std::fs::read_to_string("/etc/passwd")
+            .ok()
+            .and_then(|passwd| {
+                passwd.lines().find_map(|line| {
+                    let mut fields = line.split(':');
+                    let name = fields.next()?;
+                    let id = fields.nth(1)?.parse::<u32>().ok()?;
+                    (id == uid).then(|| name.to_string())
+                })
+            })
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| uid.to_string());
+        Identity {
+            pid: std::process::id(),
+            exe: std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            uid,
+            user,
+        }
+    }
+}
+
+enum Writer {
+    /// Records are written by a background thread; the operation does not wait.
+    Background {
+        queue: Mutex<Option<mpsc::Sender<Record>>>,
+        thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    },
+    /// Records are written before the operation returns (mandatory audit).
+    Inline(Arc<jsonl::JsonlFile>),
+}
+
+pub struct Auditor {
+    identity: Identity,
+    writer: Option<Writer>,
+    syslog: bool,
+    mandatory: bool,
+    policy: Option<policy::Policy>,
+    warned: Arc<AtomicBool>,
+}
+
+fn warn_once(warned: &AtomicBool, what: &str) {
+    if !warned.swap(true, Ordering::Relaxed) {
+        eprintln!("cryptera-pkcs11: audit records cannot be written ({what}); later failures are not reported");
+    }
+}
+
+/// The name of a return value, as audit records show it.
+pub fn rv_name(rv: CK_RV) -> String {
+    let name = match rv {
+        CKR_OK => "CKR_OK",
+        CKR_PIN_INCORRECT => "CKR_PIN_INCORRECT",
+        CKR_PIN_LOCKED => "CKR_PIN_LOCKED",
+        CKR_FUNCTION_REJECTED => "CKR_FUNCTION_REJECTED",
+        CKR_USER_NOT_LOGGED_IN => "CKR_USER_NOT_LOGGED_IN",
+        CKR_DEVICE_ERROR => "CKR_DEVICE_ERROR",
+        CKR_KEY_FUNCTION_NOT_PERMITTED => "CKR_KEY_FUNCTION_NOT_PERMITTED",
+        CKR_DATA_LEN_RANGE => "CKR_DATA_LEN_RANGE",
+        CKR_DATA_INVALID => "CKR_DATA_INVALID",
+        CKR_ENCRYPTED_DATA_INVALID => "CKR_ENCRYPTED_DATA_INVALID",
+        CKR_TEMPLATE_INCOMPLETE => "CKR_TEMPLATE_INCOMPLETE",
+        CKR_TEMPLATE_INCONSISTENT => "CKR_TEMPLATE_INCONSISTENT",
+        CKR_ATTRIBUTE_READ_ONLY => "CKR_ATTRIBUTE_READ_ONLY",
+        CKR_ACTION_PROHIBITED => "CKR_ACTION_PROHIBITED",
+        _ => return format!("0x{rv:08x}"),
+    };
+    name.to_string()
+}
+
+fn mechanism_name(mechanism: CK_MECHANISM_TYPE) -> String {
+    crate::mechanism::name(mechanism)
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("0x{mechanism:08x}"))
+}
+
+impl Auditor {
+    pub fn new(config: &AuditConfig, store_dir: &Path) -> Auditor {
+        let identity = Identity::current();
+        let warned = Arc::new(AtomicBool::new(false));
+        let writer = config.enabled.then(|| {
+            let file = Arc::new(jsonl::JsonlFile::new(
+                config
+                    .file
+                    .clone()
+                    .unwrap_or_else(|| store_dir.join("audit.jsonl")),
+            ));
+            if config.mandatory {
+                Writer::Inline(file)
+            } else {
+                let (sender, receiver) = mpsc::channel::<Record>();
+                let warned = warned.clone();
+                let thread = std::thread::Builder::new()
+                    .name("cryptera-audit".into())
+                    .spawn(move || {
+                        while let Ok(first) = receiver.recv() {
+                            let mut batch = vec![first];
+                            batch.extend(receiver.try_iter().take(4096));
+                            if let Err(err) = file.append(batch) {
+                                warn_once(&warned, &err.to_string());
+                            }
+                        }
+                    })
+                    .ok();
+                Writer::Background {
+                    queue: Mutex::new(Some(sender)),
+                    thread: Mutex::new(thread),
+                }
+            }
+        });
+        let policy = config.policy_command.clone().map(|command| {
+            policy::Policy::new(
+                command,
+                std::time::Duration::from_millis(config.policy_timeout_ms),
+            )
+        });
+        Auditor {
+            identity,
+            writer,
+            syslog: config.syslog,
+            mandatory: config.mandatory,
+            policy,
+            warned,
+        }
+    }
+
+    fn to_record(&self, event: &Event) -> Record {
+        let text = |bytes: &Option<Vec<u8>>| {
+            bytes
+                .as_ref()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+        };
+        Record {
+            v: 1,
+            seq: 0,
+            prev: String::new(),
+            time: humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
+            event: event.kind.to_string(),
+            rv: rv_name(event.rv),
+            pid: self.identity.pid,
+            exe: self.identity.exe.clone(),
+            user: self.identity.user.clone(),
+            uid: self.identity.uid,
+            slot: event.slot.map(|s| s as u64),
+            token: event.token.clone(),
+            key_id: event.key_id.as_deref().map(chain::hex),
+            key_label: text(&event.key_label),
+            mechanism: event.mechanism.map(mechanism_name),
+            data_sha256: event.data_sha256.as_deref().map(chain::hex),
+            user_type: event.user_type.map(str::to_string),
+            request_id: None,
+        }
+    }
+
+    /// Records `event`. With mandatory audit a record that cannot be written is `CKR_DEVICE_ERROR`;
+    /// otherwise the failure is reported once on stderr.
+    pub fn record(&self, event: &Event) -> Result<()> {
+        let Some(writer) = &self.writer else {
+            return Ok(());
+        };
+        let record = self.to_record(event);
+        if self.syslog {
+            syslog(&record);
+        }
+        match writer {
+            Writer::Inline(file) => file.append(vec![record]).map_err(|e| {
+                if self.mandatory {
+                    Error::Device(format!("audit: {e}"))
+                } else {
+                    Error::General(e.to_string())
+                }
+            }),
+            Writer::Background { queue, .. } => {
+                let sent = queue
+                    .lock()
+                    .ok()
+                    .and_then(|q| q.as_ref().map(|s| s.send(record).is_ok()));
+                if sent != Some(true) {
+                    warn_once(&self.warned, "writer stopped");
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Asks the policy command (if any) whether the signing operation in `event` may run.
+    pub fn ask_policy(&self, event: &Event) -> Result<()> {
+        let Some(policy) = &self.policy else {
+            return Ok(());
+        };
+        let json = serde_json::to_string(&self.to_record(event)).unwrap_or_default();
+        if policy.allows(&json) {
+            Ok(())
+        } else {
+            Err(Error::FunctionRejected)
+        }
+    }
+
+    /// Writes every pending record (the writer thread drains its queue and stops).
+    pub fn flush(&self) {
+        if let Some(Writer::Background { queue, thread }) = &self.writer {
+            if let Ok(mut queue) = queue.lock() {
+                queue.take();
+            }
+            if let Some(handle) = thread.lock().ok().and_then(|mut t| t.take()) {
+                let _ = handle.join();
+            }
+        }
+    }
+}
+
+impl Drop for Auditor {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// Sends a record to the local syslog socket (facility authpriv, severity info).
+fn syslog(record: &Record) {
+    #[cfg(unix)]
+    {
+        let line = chain::seal(record).0;
+        let message = format!("<86>cryptera-pkcs11[{}]: {}", record.pid, line);
+        if let Ok(socket) = std::os::unix::net::UnixDatagram::unbound() {
+            let _ = socket.send_to(message.as_bytes(), "/dev/log");
+        }
+    }
+}
