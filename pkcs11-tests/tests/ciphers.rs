@@ -235,6 +235,13 @@ fn aes_cbc_pad_matches_openssl() {
         }
         multi.extend(session.encrypt_final().unwrap());
         assert_eq!(multi, ciphertext);
+        session.decrypt_init(&cbc, key).unwrap();
+        let mut opened = Vec::new();
+        for chunk in ciphertext.chunks(5) {
+            opened.extend(session.decrypt_update(chunk).unwrap());
+        }
+        opened.extend(session.decrypt_final().unwrap());
+        assert_eq!(opened, plain);
     }
     let ciphertext = session.encrypt(&cbc, key, b"sixteen byte msg").unwrap();
     let mut bad_padding = ciphertext.clone();
@@ -246,6 +253,14 @@ fn aes_cbc_pad_matches_openssl() {
     assert_eq!(
         rv(session.decrypt(&cbc, key, &ciphertext[..20])),
         RvError::EncryptedDataLenRange
+    );
+    // A failed decryption ends the operation.
+    session.decrypt_init(&cbc, key).unwrap();
+    session.decrypt_update(&bad_padding).unwrap();
+    assert_eq!(rv(session.decrypt_final()), RvError::EncryptedDataInvalid);
+    assert_eq!(
+        rv(session.decrypt_final()),
+        RvError::OperationNotInitialized
     );
     // A key that may not encrypt is refused.
     let (public, _) = rsa_pair(&session, 2048);
@@ -349,7 +364,7 @@ fn aes_key_wrap_follows_rfc_3394_and_5649() {
 }
 
 #[test]
-fn secret_keys_wrap_under_rsa_oaep_and_aes_cbc_pad() {
+fn secret_keys_wrap_under_rsa_and_aes_cbc_pad() {
     let (_, session) = user_session("rsawrap");
     let (public, private) = rsa_pair(&session, 2048);
     let value = [0x3cu8; 32];
@@ -364,6 +379,19 @@ fn secret_keys_wrap_under_rsa_oaep_and_aes_cbc_pad() {
     assert_eq!(session.decrypt(&oaep, private, &wrapped).unwrap(), value);
     let unwrapped = session
         .unwrap_key(&oaep, private, &wrapped, &unwrap_template(KeyType::AES))
+        .unwrap();
+    assert_eq!(bytes_attr(&session, unwrapped, AttributeType::Value), value);
+
+    let wrapped = session
+        .wrap_key(&Mechanism::RsaPkcs, public, target)
+        .unwrap();
+    let unwrapped = session
+        .unwrap_key(
+            &Mechanism::RsaPkcs,
+            private,
+            &wrapped,
+            &unwrap_template(KeyType::AES),
+        )
         .unwrap();
     assert_eq!(bytes_attr(&session, unwrapped, AttributeType::Value), value);
 

@@ -86,6 +86,15 @@ fn a_key_made_in_one_process_is_found_in_the_other() {
     assert_eq!(out.trim(), "committed child-0");
     assert_key_pair(&session, "child-0");
 
+    // Wrong PINs count for the token, whichever process enters them.
+    let output = child(&["find", &slot.id().to_string(), "wrong-pin", "child-0"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(pkcs11().get_token_info(slot).unwrap().user_pin_count_low());
+    run_child(&["find", &slot.id().to_string(), USER_PIN, "child-0"]);
+    assert!(!pkcs11().get_token_info(slot).unwrap().user_pin_count_low());
+
     key_pair(
         &session,
         &Mechanism::EccKeyPairGen,

@@ -26,6 +26,18 @@ fn session_states_follow_who_is_logged_in() {
     assert_eq!(info.slot_id(), slot);
     assert!(rw.get_session_info().unwrap().read_write());
     let token = context.get_token_info(slot).unwrap();
+    assert_eq!(token.label(), "states");
+    assert!(token.token_initialized() && token.user_pin_initialized());
+    assert!(token.login_required() && token.rng());
+    assert!(!token.serial_number().is_empty());
+    assert_ne!(
+        token.serial_number(),
+        context
+            .get_token_info(fresh_token("states-2"))
+            .unwrap()
+            .serial_number(),
+        "every token has its own serial number"
+    );
     assert_eq!(token.session_count(), Some(2));
     assert_eq!(token.rw_session_count(), Some(1));
 
@@ -213,6 +225,14 @@ fn read_only_sessions_cannot_write_token_objects() {
     ro.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
     assert_eq!(
         rv(ro.create_object(&data_object("persist", true, false))),
+        RvError::SessionReadOnly
+    );
+    assert_eq!(
+        rv(ro.generate_key_pair(
+            &Mechanism::EccKeyPairGen,
+            &[Attribute::EcParams(P256.to_vec()), Attribute::Token(true)],
+            &[Attribute::Token(true)],
+        )),
         RvError::SessionReadOnly
     );
     // Session objects are fine in a read-only session.
