@@ -8,4 +8,5 @@ export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-2}
 cargo build --release -p cryptera-pkcs11
 cargo test --release --workspace
 bash pkcs11-tests/scripts/clients.sh
+bash pkcs11-tests/scripts/audit.sh
 bash pkcs11-tests/scripts/c-example.sh

@@ -3,8 +3,9 @@
 //! answer within the timeout, a crash, or a command that cannot start all reject: the hook fails
 //! closed.
 
-use std::io::Write;
+use std::io::{Seek, Write};
 use std::process::{Command, Stdio};
+
 use std::time::{Duration, Instant};
 
 pub struct Policy {
@@ -22,19 +23,24 @@ impl Policy {
         let Some((program, args)) = self.command.split_first() else {
             return false;
         };
+        // The event reaches the command through an unlinked temporary file, not a pipe: writing to a
+        // pipe whose reader exited would raise SIGPIPE in the host program, which a module must not
+        // do to its host.
+        let Ok(mut input) = tempfile::tempfile() else {
+            return false;
+        };
+        if input.write_all(event_json.as_bytes()).is_err() || input.rewind().is_err() {
+            return false;
+        }
         let child = Command::new(program)
             .args(args)
-            .stdin(Stdio::piped())
+            .stdin(Stdio::from(input))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn();
         let Ok(mut child) = child else {
             return false;
         };
-        if let Some(mut stdin) = child.stdin.take() {
-            // A command that exits without reading its input still answers by its status.
-            let _ = stdin.write_all(event_json.as_bytes());
-        }
         let deadline = Instant::now() + self.timeout;
         loop {
             match child.try_wait() {
