@@ -1,14 +1,14 @@
 //! Processes sharing a token (the helper program `token-child` is the second process): keys made in
 //! one are found and used by the other, both write at once without losing objects, and a process
-//! killed with SIGKILL while generating keys leaves a store that opens and holds every key it
-//! reported as committed.
+//! killed with SIGKILL while generating keys (or changing the PIN) leaves a store that opens and
+//! holds every key it reported as committed (and one of the two PINs).
 
 mod common;
 
 use common::*;
 use cryptoki::mechanism::Mechanism;
-use cryptoki::object::{Attribute, ObjectClass};
-use cryptoki::session::Session;
+use cryptoki::object::{Attribute, AttributeType, ObjectClass};
+use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -184,4 +184,47 @@ fn a_process_killed_while_generating_keys_leaves_every_committed_key() {
     let out = run_child(&["generate", &slot.id().to_string(), USER_PIN, "after", "2"]);
     assert_eq!(out.lines().count(), 2);
     assert_key_pair(&session, "after-1");
+}
+
+#[test]
+fn a_process_killed_while_changing_the_pin_leaves_one_of_the_two_pins() {
+    let (slot, session) = user_session("sigkill-pin");
+    let note = session
+        .create_object(&[
+            Attribute::Class(ObjectClass::DATA),
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Value(b"survives PIN changes".to_vec()),
+        ])
+        .unwrap();
+    session.logout().unwrap();
+    let (first, second) = ("pin-one-1111", "pin-two-2222");
+    session.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    session.set_pin(&pin(USER_PIN), &pin(first)).unwrap();
+    session.logout().unwrap();
+    let mut changer = child(&["setpin", &slot.id().to_string(), first, second, "10000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(changer.stdout.take().unwrap()).lines();
+    let mut last = first.to_string();
+    for _ in 0..9 {
+        last = lines.next().expect("the child stopped early").unwrap();
+    }
+    changer.kill().unwrap();
+    changer.wait().unwrap();
+    if let Some(Ok(line)) = lines.last() {
+        last = line;
+    }
+    let last = last.strip_prefix("pin ").unwrap_or(&last).to_string();
+    // The last PIN it reported, or the one it was changing to when killed.
+    let other = if last == first { second } else { first };
+    if session.login(UserType::User, Some(&pin(&last))).is_err() {
+        session.login(UserType::User, Some(&pin(other))).unwrap();
+    }
+    assert_eq!(
+        bytes_attr(&session, note, AttributeType::Value),
+        b"survives PIN changes"
+    );
 }

@@ -5,6 +5,8 @@
 //! `<prefix>-<n>` and prints `committed <label>` after each `C_GenerateKeyPair` returns.
 //! `token-child find <slot> <pin> <label>`: finds the key pair labelled `<label>`, signs and verifies
 //! with it, and prints `found <label>`; exits non-zero if it is missing.
+//! `token-child setpin <slot> <pin> <other-pin> <count>`: changes the user PIN back and forth between
+//! the two and prints `pin <new>` after each `C_SetPIN` returns.
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::mechanism::Mechanism;
@@ -70,6 +72,23 @@ fn find(session: &Session, label: &str) -> Result<(), Box<dyn std::error::Error>
     Ok(())
 }
 
+fn set_pins(
+    session: &Session,
+    first: &str,
+    second: &str,
+    count: u64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut out = std::io::stdout();
+    let (mut current, mut next) = (first, second);
+    for _ in 0..count {
+        session.set_pin(&AuthPin::from(current), &AuthPin::from(next))?;
+        writeln!(out, "pin {next}")?;
+        out.flush()?;
+        std::mem::swap(&mut current, &mut next);
+    }
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args
@@ -82,6 +101,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             generate(&open(slot, pin)?, prefix, count.parse()?)
         }
         ["find", slot, pin, label] => find(&open(slot, pin)?, label),
+        ["setpin", slot, pin, other, count] => {
+            set_pins(&open(slot, pin)?, pin, other, count.parse()?)
+        }
         _ => Err("usage: token-child generate|find ...".into()),
     }
 }
