@@ -202,7 +202,7 @@ fn set_attribute_value_follows_the_change_rules() {
         Attribute::CheckValue(vec![1, 2, 3]),
     ] {
         assert_eq!(
-            rv(session.update_attributes(key, &[read_only.clone()])),
+            rv(session.update_attributes(key, std::slice::from_ref(&read_only))),
             RvError::AttributeReadOnly,
             "{read_only:?}"
         );

@@ -120,7 +120,10 @@ fn calls_before_initialize_and_initialize_arguments() {
         assert_eq!(ck!(C_Initialize, args), CKR_OK);
         assert_eq!(ck!(C_Initialize, args), CKR_CRYPTOKI_ALREADY_INITIALIZED);
         assert_eq!(ck!(C_GetInfo, info.as_mut_ptr()), CKR_OK);
-        assert_eq!(ck!(C_Finalize, 1usize as *mut c_void), CKR_ARGUMENTS_BAD);
+        assert_eq!(
+            ck!(C_Finalize, std::ptr::dangling_mut::<c_void>()),
+            CKR_ARGUMENTS_BAD
+        );
         assert_eq!(ck!(C_Finalize, null_mut()), CKR_OK);
         assert_eq!(ck!(C_Finalize, null_mut()), CKR_CRYPTOKI_NOT_INITIALIZED);
     }

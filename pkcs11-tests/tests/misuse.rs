@@ -166,7 +166,10 @@ fn null_pointers_are_arguments_bad() {
         ck!(C_InitToken, slot, null_mut(), 0, null_mut()),
         CKR_ARGUMENTS_BAD
     );
-    assert_eq!(ck!(C_Finalize, 1usize as *mut c_void), CKR_ARGUMENTS_BAD);
+    assert_eq!(
+        ck!(C_Finalize, std::ptr::dangling_mut::<c_void>()),
+        CKR_ARGUMENTS_BAD
+    );
     let get_list = common::raw().C_GetFunctionList.unwrap();
     // SAFETY: a NULL out pointer is what is being tested.
     assert_eq!(unsafe { get_list(null_mut()) }, CKR_ARGUMENTS_BAD);

@@ -126,14 +126,14 @@ fn swapped_or_edited_rows_are_detected() {
     context.finalize().unwrap();
 
     // Sealed blobs moved to another row do not open there.
-    edit_store(slot, |db, first, second| swap_sealed(db, first, second));
+    edit_store(slot, swap_sealed);
     let context = new_context();
     let swapped = values_under(&context, slot, "alpha");
     assert!(swapped.is_err(), "swapped rows were served: {swapped:?}");
     context.finalize().unwrap();
 
     // Put back, they read normally: the swap was the only damage.
-    edit_store(slot, |db, first, second| swap_sealed(db, first, second));
+    edit_store(slot, swap_sealed);
     let context = new_context();
     assert_eq!(
         values_under(&context, slot, "beta-").unwrap(),
