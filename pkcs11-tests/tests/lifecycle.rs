@@ -164,6 +164,19 @@ fn token_objects_survive_finalize() {
         )
         .unwrap();
     let point = bytes_attr(&session, public, AttributeType::EcPoint);
+    let (_, readable) = session
+        .generate_key_pair(
+            &Mechanism::EccKeyPairGen,
+            &[Attribute::EcParams(P384.to_vec())],
+            &[
+                Attribute::Token(true),
+                Attribute::Sensitive(false),
+                Attribute::Extractable(true),
+            ],
+        )
+        .unwrap();
+    let scalar = bytes_attr(&session, readable, AttributeType::Value);
+    assert_eq!(scalar.len(), 48);
     session
         .create_object(&[
             Attribute::Class(ObjectClass::SECRET_KEY),
@@ -210,6 +223,7 @@ fn token_objects_survive_finalize() {
     // The scan reads the real store: the public label is there.
     assert!(bytes.windows(7).any(|w| w == b"persist"));
     for secret in [
+        &scalar[..],
         &SECRET_VALUE[..],
         PRIVATE_NOTE,
         USER_PIN.as_bytes(),

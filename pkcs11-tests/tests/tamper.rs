@@ -1,6 +1,6 @@
-//! Encryption at rest binds each sealed attribute blob to its object: swapping sealed blobs between
-//! rows, or editing a private object's public attributes in the database, never makes the module
-//! serve one object's secret under another's name.
+//! Encryption at rest, seen in the token database: `C_SetPIN` re-wraps only the token key (no object
+//! row changes), and each sealed attribute blob is bound to its object, so swapping sealed blobs
+//! between rows or editing a private object's public attributes is detected, never served.
 
 mod common;
 
@@ -116,13 +116,39 @@ fn make_public(db: &Connection, uid: i64) {
 }
 
 #[test]
-fn swapped_or_edited_rows_are_detected() {
+fn pin_changes_touch_no_object_row_and_tampered_rows_are_detected() {
     configure();
     let (context, slot) = store_objects("tamper");
     assert_eq!(
         values_under(&context, slot, "alpha").unwrap(),
         vec![b"secret of alpha".to_vec()]
     );
+
+    // Changing the PIN leaves every object row as it was.
+    let rows = || -> Vec<(i64, Vec<u8>, Option<Vec<u8>>)> {
+        let db = Connection::open(token_file(slot)).unwrap();
+        let mut query = db
+            .prepare("SELECT uid, public, sealed FROM objects ORDER BY uid")
+            .unwrap();
+        let all = query
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        all
+    };
+    let before = rows();
+    let session = context.open_rw_session(slot).unwrap();
+    session.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    session
+        .set_pin(&pin(USER_PIN), &pin("interim-pin"))
+        .unwrap();
+    assert_eq!(rows(), before);
+    session
+        .set_pin(&pin("interim-pin"), &pin(USER_PIN))
+        .unwrap();
+    drop(session);
+    assert_eq!(rows(), before);
     context.finalize().unwrap();
 
     // Sealed blobs moved to another row do not open there.
