@@ -211,8 +211,12 @@ fn private_objects_stay_hidden_until_the_user_logs_in() {
 
     session.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
     assert_eq!(session.find_objects(&all_data).unwrap().len(), 2);
+    let secret = session
+        .find_objects(&[Attribute::Label(b"secret".to_vec())])
+        .unwrap();
+    assert_eq!(secret.len(), 1);
     assert_eq!(
-        bytes_attr(&session, private, cryptoki::object::AttributeType::Value),
+        bytes_attr(&session, secret[0], cryptoki::object::AttributeType::Value),
         b"secret"
     );
 }
