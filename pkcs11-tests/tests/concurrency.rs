@@ -139,7 +139,7 @@ fn a_long_key_generation_does_not_block_other_sessions() {
         let (in_keygen, finished, stop) = (in_keygen.clone(), finished.clone(), stop.clone());
         std::thread::spawn(move || {
             let own = pkcs11().open_rw_session(slot).unwrap();
-            while !stop.load(Ordering::SeqCst) && finished.load(Ordering::SeqCst) < 4 {
+            while !stop.load(Ordering::SeqCst) && finished.load(Ordering::SeqCst) < 8 {
                 in_keygen.store(true, Ordering::SeqCst);
                 rsa_pair(&own, 4096);
                 in_keygen.store(false, Ordering::SeqCst);
