@@ -107,6 +107,8 @@ fn calls_before_initialize_and_initialize_arguments() {
         pReserved: null_mut(),
     };
     let mut os_locking = init_args(CKF_OS_LOCKING_OK);
+    // The local store needs no threads of the module's own.
+    let mut no_threads = init_args(CKF_OS_LOCKING_OK | CKF_LIBRARY_CANT_CREATE_OS_THREADS);
     let mut both = CK_C_INITIALIZE_ARGS {
         flags: CKF_OS_LOCKING_OK,
         ..callbacks
@@ -116,6 +118,7 @@ fn calls_before_initialize_and_initialize_arguments() {
         (&mut os_locking as *mut CK_C_INITIALIZE_ARGS).cast::<c_void>(),
         (&mut callbacks as *mut CK_C_INITIALIZE_ARGS).cast(),
         (&mut both as *mut CK_C_INITIALIZE_ARGS).cast(),
+        (&mut no_threads as *mut CK_C_INITIALIZE_ARGS).cast(),
     ] {
         assert_eq!(ck!(C_Initialize, args), CKR_OK);
         assert_eq!(ck!(C_Initialize, args), CKR_CRYPTOKI_ALREADY_INITIALIZED);
