@@ -301,7 +301,7 @@ impl Module {
         };
         event.rv = outcome.as_ref().map_or_else(Error::rv, |_| CKR_OK);
         event.user_type = Some(name);
-        self.audit.record(&event)?;
+        self.audit.record(event)?;
         outcome
     }
 
@@ -317,7 +317,7 @@ impl Module {
         };
         let outcome = token.logout();
         event.rv = outcome.as_ref().map_or_else(Error::rv, |_| CKR_OK);
-        self.audit.record(&event)?;
+        self.audit.record(event)?;
         outcome
     }
 }

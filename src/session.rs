@@ -63,15 +63,15 @@ pub struct Session {
     find: Option<(Vec<CK_OBJECT_HANDLE>, usize)>,
     context_login: bool,
     audit: Arc<Auditor>,
-    token_label: String,
+    token_label: Arc<str>,
     /// What the active sign or decrypt operation's audit record will say.
     audited: Option<AuditedOp>,
 }
 
 struct AuditedOp {
     mechanism: CK_MECHANISM_TYPE,
-    key_id: Option<Vec<u8>>,
-    key_label: Option<Vec<u8>>,
+    key_id: Option<Arc<[u8]>>,
+    key_label: Option<Arc<[u8]>>,
     /// SHA-256 of the data signed, as it arrives.
     data: Option<Hasher>,
 }
@@ -86,8 +86,8 @@ impl Session {
     ) -> Session {
         let token_label = token
             .facts()
-            .map(|f| String::from_utf8_lossy(&f.label).trim_end().to_string())
-            .unwrap_or_default();
+            .map(|f| Arc::from(String::from_utf8_lossy(&f.label).trim_end()))
+            .unwrap_or_else(|_| Arc::from(""));
         Session {
             handle,
             slot_id,
@@ -110,12 +110,8 @@ impl Session {
             rv,
             slot: Some(self.slot_id),
             token: Some(self.token_label.clone()),
-            key_id: object
-                .and_then(|o| o.attrs.bytes(CKA_ID))
-                .map(<[u8]>::to_vec),
-            key_label: object
-                .and_then(|o| o.attrs.bytes(CKA_LABEL))
-                .map(<[u8]>::to_vec),
+            key_id: object.and_then(|o| o.attrs.bytes(CKA_ID)).map(Arc::from),
+            key_label: object.and_then(|o| o.attrs.bytes(CKA_LABEL)).map(Arc::from),
             ..Event::default()
         }
     }
@@ -129,7 +125,7 @@ impl Session {
         outcome: Result<T>,
     ) -> Result<T> {
         let rv = outcome.as_ref().map_or_else(Error::rv, |_| CKR_OK);
-        self.audit.record(&self.event(kind, rv, object))?;
+        self.audit.record(self.event(kind, rv, object))?;
         outcome
     }
 
@@ -260,8 +256,8 @@ impl Session {
     fn audited_op(&self, mechanism: CK_MECHANISM_TYPE, key: &Object, hash_data: bool) -> AuditedOp {
         AuditedOp {
             mechanism,
-            key_id: key.attrs.bytes(CKA_ID).map(<[u8]>::to_vec),
-            key_label: key.attrs.bytes(CKA_LABEL).map(<[u8]>::to_vec),
+            key_id: key.attrs.bytes(CKA_ID).map(Arc::from),
+            key_label: key.attrs.bytes(CKA_LABEL).map(Arc::from),
             data: hash_data.then(|| HashAlg::Sha256.hasher()),
         }
     }
@@ -273,7 +269,7 @@ impl Session {
             event.mechanism = Some(op.mechanism);
             event.key_id = op.key_id.clone();
             event.key_label = op.key_label.clone();
-            event.data_sha256 = op.data.clone().map(Hasher::finish);
+            event.data_sha256 = op.data.clone().and_then(|h| h.finish().try_into().ok());
         }
         event
     }
@@ -410,10 +406,10 @@ impl Session {
             if let Some(data) = data {
                 self.update(kind, data)?;
             }
-            if kind == OpKind::Sign {
+            if kind == OpKind::Sign && self.audit.has_policy() {
                 if let Err(denied) = self.audit.ask_policy(&self.op_event("sign", CKR_OK)) {
                     self.op = None;
-                    self.audit.record(&self.op_event("sign", denied.rv()))?;
+                    self.audit.record(self.op_event("sign", denied.rv()))?;
                     return Err(denied);
                 }
             }
@@ -432,7 +428,7 @@ impl Session {
                     "decrypt"
                 };
                 let rv = output.as_ref().map_or_else(Error::rv, |_| CKR_OK);
-                self.audit.record(&self.op_event(name, rv))?;
+                self.audit.record(self.op_event(name, rv))?;
             }
             self.pending = Some((kind, output?));
         }

@@ -45,7 +45,16 @@ fn private_store(path: &Path) -> tempfile::TempDir {
         std::env::set_var("SOFTHSM2_CONF", conf);
     } else {
         let conf = store.path().join("cryptera.toml");
-        std::fs::write(&conf, format!("store_dir = \"{}\"\n", tokens.display())).expect("config");
+        // `CRYPTERA_BENCH_AUDIT=off` measures the module with its audit records switched off.
+        let audit = match std::env::var("CRYPTERA_BENCH_AUDIT").as_deref() {
+            Ok("off") => "[audit]\nenabled = false\n",
+            _ => "",
+        };
+        std::fs::write(
+            &conf,
+            format!("store_dir = \"{}\"\n{audit}", tokens.display()),
+        )
+        .expect("config");
         std::env::set_var("CRYPTERA_PKCS11_CONFIG", conf);
     }
     store

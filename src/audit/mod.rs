@@ -23,11 +23,11 @@ pub struct Event {
     pub kind: &'static str,
     pub rv: CK_RV,
     pub slot: Option<CK_SLOT_ID>,
-    pub token: Option<String>,
-    pub key_id: Option<Vec<u8>>,
-    pub key_label: Option<Vec<u8>>,
+    pub token: Option<Arc<str>>,
+    pub key_id: Option<Arc<[u8]>>,
+    pub key_label: Option<Arc<[u8]>>,
     pub mechanism: Option<CK_MECHANISM_TYPE>,
-    pub data_sha256: Option<Vec<u8>>,
+    pub data_sha256: Option<[u8; 32]>,
     pub user_type: Option<&'static str>,
 }
 
@@ -71,7 +71,7 @@ impl Identity {
 enum Writer {
     /// Records are written by a background thread; the operation does not wait.
     Background {
-        queue: Mutex<Option<mpsc::Sender<Record>>>,
+        queue: Mutex<Option<mpsc::Sender<(Event, std::time::SystemTime)>>>,
         thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     },
     /// Records are written before the operation returns (mandatory audit).
@@ -135,14 +135,18 @@ impl Auditor {
             if config.mandatory {
                 Writer::Inline(file)
             } else {
-                let (sender, receiver) = mpsc::channel::<Record>();
+                let (sender, receiver) = mpsc::channel::<(Event, std::time::SystemTime)>();
                 let warned = warned.clone();
+                let identity = identity.clone();
                 let thread = std::thread::Builder::new()
                     .name("cryptera-audit".into())
                     .spawn(move || {
+                        // Records are formatted here, off the caller's thread.
                         while let Ok(first) = receiver.recv() {
-                            let mut batch = vec![first];
-                            batch.extend(receiver.try_iter().take(4096));
+                            let batch: Vec<Record> = std::iter::once(first)
+                                .chain(receiver.try_iter().take(4096))
+                                .map(|(event, time)| to_record(&identity, &event, time))
+                                .collect();
                             if let Err(err) = file.append(batch) {
                                 warn_once(&warned, &err.to_string());
                             }
@@ -171,57 +175,31 @@ impl Auditor {
         }
     }
 
-    fn to_record(&self, event: &Event) -> Record {
-        let text = |bytes: &Option<Vec<u8>>| {
-            bytes
-                .as_ref()
-                .map(|b| String::from_utf8_lossy(b).into_owned())
-        };
-        Record {
-            v: 1,
-            seq: 0,
-            prev: String::new(),
-            time: humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
-            event: event.kind.to_string(),
-            rv: rv_name(event.rv),
-            pid: self.identity.pid,
-            exe: self.identity.exe.clone(),
-            user: self.identity.user.clone(),
-            uid: self.identity.uid,
-            slot: event.slot.map(|s| s as u64),
-            token: event.token.clone(),
-            key_id: event.key_id.as_deref().map(chain::hex),
-            key_label: text(&event.key_label),
-            mechanism: event.mechanism.map(mechanism_name),
-            data_sha256: event.data_sha256.as_deref().map(chain::hex),
-            user_type: event.user_type.map(str::to_string),
-            request_id: None,
-        }
-    }
-
     /// Records `event`. With mandatory audit a record that cannot be written is `CKR_DEVICE_ERROR`;
     /// otherwise the failure is reported once on stderr.
-    pub fn record(&self, event: &Event) -> Result<()> {
+    pub fn record(&self, event: Event) -> Result<()> {
         let Some(writer) = &self.writer else {
             return Ok(());
         };
-        let record = self.to_record(event);
+        let now = std::time::SystemTime::now();
         if self.syslog {
-            syslog(&record);
+            syslog(&to_record(&self.identity, &event, now));
         }
         match writer {
-            Writer::Inline(file) => file.append(vec![record]).map_err(|e| {
-                if self.mandatory {
-                    Error::Device(format!("audit: {e}"))
-                } else {
-                    Error::General(e.to_string())
-                }
-            }),
+            Writer::Inline(file) => file
+                .append(vec![to_record(&self.identity, &event, now)])
+                .map_err(|e| {
+                    if self.mandatory {
+                        Error::Device(format!("audit: {e}"))
+                    } else {
+                        Error::General(e.to_string())
+                    }
+                }),
             Writer::Background { queue, .. } => {
                 let sent = queue
                     .lock()
                     .ok()
-                    .and_then(|q| q.as_ref().map(|s| s.send(record).is_ok()));
+                    .and_then(|q| q.as_ref().map(|s| s.send((event, now)).is_ok()));
                 if sent != Some(true) {
                     warn_once(&self.warned, "writer stopped");
                 }
@@ -230,12 +208,22 @@ impl Auditor {
         }
     }
 
+    /// Whether a policy command must be asked before signatures.
+    pub fn has_policy(&self) -> bool {
+        self.policy.is_some()
+    }
+
     /// Asks the policy command (if any) whether the signing operation in `event` may run.
     pub fn ask_policy(&self, event: &Event) -> Result<()> {
         let Some(policy) = &self.policy else {
             return Ok(());
         };
-        let json = serde_json::to_string(&self.to_record(event)).unwrap_or_default();
+        let json = serde_json::to_string(&to_record(
+            &self.identity,
+            event,
+            std::time::SystemTime::now(),
+        ))
+        .unwrap_or_default();
         if policy.allows(&json) {
             Ok(())
         } else {
@@ -259,6 +247,34 @@ impl Auditor {
 impl Drop for Auditor {
     fn drop(&mut self) {
         self.flush();
+    }
+}
+
+fn to_record(identity: &Identity, event: &Event, time: std::time::SystemTime) -> Record {
+    let text = |bytes: &Option<Arc<[u8]>>| {
+        bytes
+            .as_ref()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+    };
+    Record {
+        v: 1,
+        seq: 0,
+        prev: String::new(),
+        time: humantime::format_rfc3339_micros(time).to_string(),
+        event: event.kind.to_string(),
+        rv: rv_name(event.rv),
+        pid: identity.pid,
+        exe: identity.exe.clone(),
+        user: identity.user.clone(),
+        uid: identity.uid,
+        slot: event.slot.map(|s| s as u64),
+        token: event.token.as_deref().map(str::to_string),
+        key_id: event.key_id.as_deref().map(chain::hex),
+        key_label: text(&event.key_label),
+        mechanism: event.mechanism.map(mechanism_name),
+        data_sha256: event.data_sha256.as_ref().map(|d| chain::hex(d)),
+        user_type: event.user_type.map(str::to_string),
+        request_id: None,
     }
 }
 
