@@ -55,7 +55,9 @@ fn state_write() -> Result<std::sync::RwLockWriteGuard<'static, Option<Arc<Modul
 }
 
 /// `C_Initialize`.
-pub fn initialize() -> Result<()> {
+/// `may_create_threads` is false when the application forbids the module its own threads
+/// (`CKF_LIBRARY_CANT_CREATE_OS_THREADS`): audit records are then written by the calling thread.
+pub fn initialize(may_create_threads: bool) -> Result<()> {
     let mut state = state_write()?;
     if let Some(existing) = state.as_ref() {
         if existing.generation == forks() {
@@ -70,6 +72,7 @@ pub fn initialize() -> Result<()> {
     let audit = Arc::new(crate::audit::Auditor::new(
         &config.audit,
         &config.store_dir(),
+        may_create_threads,
     ));
     let module = Module {
         audit,

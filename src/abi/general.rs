@@ -25,6 +25,7 @@ fn watch_forks() {
 #[no_mangle]
 pub unsafe extern "C" fn C_Initialize(init_args: *mut c_void) -> CK_RV {
     guard(|| {
+        let mut may_create_threads = true;
         if !init_args.is_null() {
             // SAFETY: a non-NULL argument points to CK_C_INITIALIZE_ARGS by the spec.
             let args = unsafe { (init_args as *const CK_C_INITIALIZE_ARGS).read_unaligned() };
@@ -42,9 +43,10 @@ pub unsafe extern "C" fn C_Initialize(init_args: *mut c_void) -> CK_RV {
             }
             // The module always locks with the OS's primitives, which is what both CKF_OS_LOCKING_OK
             // and the application's own mutex callbacks ask for: safe multi-threaded access.
+            may_create_threads = args.flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS == 0;
         }
         watch_forks();
-        module::initialize()
+        module::initialize(may_create_threads)
     })
 }
 

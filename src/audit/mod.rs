@@ -122,7 +122,7 @@ fn mechanism_name(mechanism: CK_MECHANISM_TYPE) -> String {
 }
 
 impl Auditor {
-    pub fn new(config: &AuditConfig, store_dir: &Path) -> Auditor {
+    pub fn new(config: &AuditConfig, store_dir: &Path, may_create_threads: bool) -> Auditor {
         let identity = Identity::current();
         let warned = Arc::new(AtomicBool::new(false));
         let writer = config.enabled.then(|| {
@@ -132,7 +132,7 @@ impl Auditor {
                     .clone()
                     .unwrap_or_else(|| store_dir.join("audit.jsonl")),
             ));
-            if config.mandatory {
+            if config.mandatory || !may_create_threads {
                 Writer::Inline(file)
             } else {
                 let (sender, receiver) = mpsc::channel::<(Event, std::time::SystemTime)>();
@@ -186,15 +186,15 @@ impl Auditor {
             syslog(&to_record(&self.identity, &event, now));
         }
         match writer {
-            Writer::Inline(file) => file
-                .append(vec![to_record(&self.identity, &event, now)])
-                .map_err(|e| {
-                    if self.mandatory {
-                        Error::Device(format!("audit: {e}"))
-                    } else {
-                        Error::General(e.to_string())
-                    }
-                }),
+            Writer::Inline(file) => match file.append(vec![to_record(&self.identity, &event, now)])
+            {
+                Ok(()) => Ok(()),
+                Err(e) if self.mandatory => Err(Error::Device(format!("audit: {e}"))),
+                Err(e) => {
+                    warn_once(&self.warned, &e.to_string());
+                    Ok(())
+                }
+            },
             Writer::Background { queue, .. } => {
                 let sent = queue
                     .lock()
