@@ -33,4 +33,16 @@
  */
 #define CRYPTERA_VENDOR_BASE 0x43525000UL /* 'C' 'R' 'P' */
 
+/*
+ * Policy callback (vendor function, exported by the module like the C_* functions; find it with
+ * dlsym). The callback is asked before each signature, for every token of the process, with the audit
+ * event as a NUL-terminated JSON object (see docs/audit-format.md). Returning CKR_OK (0) allows the
+ * signature; any other value rejects it and the signing call returns CKR_FUNCTION_REJECTED. Passing
+ * NULL removes the callback. It may be called before C_Initialize. The callback runs on the thread
+ * that calls C_Sign or C_SignFinal and must not call back into the module.
+ */
+typedef unsigned long (*cryptera_policy_callback)(const char *event_json, void *context);
+typedef unsigned long (*CK_C_CrypteraSetPolicyCallback)(cryptera_policy_callback callback, void *context);
+#define CRYPTERA_SET_POLICY_CALLBACK_SYMBOL "C_CrypteraSetPolicyCallback"
+
 #endif /* CRYPTERA_PKCS11_H */

@@ -103,6 +103,11 @@ policy '["/nonexistent/policy"]'
 check "missing policy command rejects" rejected
 check "rejections are recorded" has '"event":"sign","rv":"CKR_FUNCTION_REJECTED"'
 
+# Policy callback registered from C.
+printf 'store_dir = "%s"\n' "$store" >"$CRYPTERA_PKCS11_CONFIG"
+check "C policy callback compiles" cc -Wall -Werror -I "$root/include" -I /usr/include/p11-kit-1 "$root/pkcs11-tests/scripts/policy-callback.c" -o "$work/policy-callback" -ldl
+check "C policy callback rejects, allows and is removed" "$work/policy-callback" "$module" audit 1234 signer
+
 # Mandatory audit: an unwritable audit file fails the operation.
 printf 'store_dir = "%s"\n[audit]\nmandatory = true\nfile = "/proc/cryptera-no-such-dir/audit.jsonl"\n' "$store" >"$CRYPTERA_PKCS11_CONFIG"
 check "mandatory audit: unwritable file fails signing (CKR_DEVICE_ERROR)" bash -c "pkcs11-tool --module '$module' --token-label audit --login --pin 1234 --sign --id 01 -m ECDSA-SHA256 -i '$work/data' -o '$work/psig' 2>&1 | grep -q CKR_DEVICE_ERROR"

@@ -355,3 +355,37 @@ pub unsafe extern "C" fn C_LoginUser(
 pub unsafe extern "C" fn C_Logout(session: CK_SESSION_HANDLE) -> CK_RV {
     guard(|| module::get()?.logout(session))
 }
+
+/// The application's policy callback: `event_json` is a NUL-terminated JSON object; returning CKR_OK
+/// allows the signature, anything else rejects it with CKR_FUNCTION_REJECTED.
+pub type CrypteraPolicyCallback = Option<
+    unsafe extern "C" fn(event_json: *const std::ffi::c_char, context: *mut c_void) -> CK_RV,
+>;
+
+/// `C_CrypteraSetPolicyCallback` (vendor function, declared in `include/cryptera_pkcs11.h`): registers
+/// a callback asked before each signature, for every token of the process; NULL removes it. Callable
+/// before `C_Initialize`. Returns CKR_OK.
+#[no_mangle]
+pub unsafe extern "C" fn C_CrypteraSetPolicyCallback(
+    callback: CrypteraPolicyCallback,
+    context: *mut c_void,
+) -> CK_RV {
+    guard(|| {
+        let Some(callback) = callback else {
+            crate::audit::set_callback(None);
+            return Ok(());
+        };
+        // The context pointer is the application's; it is handed back untouched.
+        let context = context as usize;
+        crate::audit::set_callback(Some(std::sync::Arc::new(move |json: &str| {
+            let Ok(text) = std::ffi::CString::new(json) else {
+                return false;
+            };
+            // SAFETY: the application registered `callback` for exactly this call shape; `text`
+            // outlives the call.
+            let rv = unsafe { callback(text.as_ptr(), context as *mut c_void) };
+            rv == CKR_OK
+        })));
+        Ok(())
+    })
+}

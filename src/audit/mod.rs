@@ -17,6 +17,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
+/// A policy callback registered by the application (`C_CrypteraSetPolicyCallback`): given the event
+/// as JSON, it answers whether the signature may proceed.
+pub type PolicyCallback = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+static CALLBACK: std::sync::RwLock<Option<PolicyCallback>> = std::sync::RwLock::new(None);
+
+/// Installs (or with `None` removes) the process-wide policy callback.
+pub fn set_callback(hook: Option<PolicyCallback>) {
+    if let Ok(mut slot) = CALLBACK.write() {
+        *slot = hook;
+    }
+}
+
+fn callback() -> Option<PolicyCallback> {
+    CALLBACK.read().ok().and_then(|slot| slot.clone())
+}
+
 /// What happened, as the caller of [`Auditor::record`] describes it.
 #[derive(Clone, Debug, Default)]
 pub struct Event {
@@ -208,23 +225,22 @@ impl Auditor {
         }
     }
 
-    /// Whether a policy command must be asked before signatures.
+    /// Whether a policy command or callback must be asked before signatures.
     pub fn has_policy(&self) -> bool {
-        self.policy.is_some()
+        self.policy.is_some() || callback().is_some()
     }
 
     /// Asks the policy command (if any) whether the signing operation in `event` may run.
     pub fn ask_policy(&self, event: &Event) -> Result<()> {
-        let Some(policy) = &self.policy else {
+        let hook = callback();
+        if self.policy.is_none() && hook.is_none() {
             return Ok(());
-        };
-        let json = serde_json::to_string(&to_record(
-            &self.identity,
-            event,
-            std::time::SystemTime::now(),
-        ))
-        .unwrap_or_default();
-        if policy.allows(&json) {
+        }
+        let record = to_record(&self.identity, event, std::time::SystemTime::now());
+        let json = serde_json::to_string(&record).unwrap_or_default();
+        let command_allows = self.policy.as_ref().is_none_or(|p| p.allows(&json));
+        let callback_allows = hook.is_none_or(|h| h(&json));
+        if command_allows && callback_allows {
             Ok(())
         } else {
             Err(Error::FunctionRejected)
