@@ -140,23 +140,55 @@ fn interfaces_offer_3_0_and_2_40_with_every_function() {
     // What the module does not do, it says so.
     let (_, session) = user_session("unsupported");
     let h = session.handle();
-    let mut len: CK_ULONG = 0;
+    let n = null_mut();
     let mut m = mech(CKM_AES_GCM);
-    // SAFETY: valid arguments for each signature.
-    unsafe {
-        assert_eq!(
-            list30.C_GetOperationState.unwrap()(h, null_mut(), &mut len),
-            CKR_FUNCTION_NOT_SUPPORTED
-        );
-        assert_eq!(
-            list30.C_MessageEncryptInit.unwrap()(h, &mut m, 0),
-            CKR_FUNCTION_NOT_SUPPORTED
-        );
-        assert_eq!(
-            list30.C_SignRecoverInit.unwrap()(h, &mut m, 0),
-            CKR_FUNCTION_NOT_SUPPORTED
-        );
+    let unsupported = [
+        // SAFETY (all): the functions answer without touching their (NULL) arguments.
+        unsafe { list30.C_GetOperationState.unwrap()(h, n, n.cast()) },
+        unsafe { list30.C_SetOperationState.unwrap()(h, n, 0, 0, 0) },
+        unsafe { list30.C_SignRecoverInit.unwrap()(h, &mut m, 0) },
+        unsafe { list30.C_SignRecover.unwrap()(h, n, 0, n, n.cast()) },
+        unsafe { list30.C_VerifyRecoverInit.unwrap()(h, &mut m, 0) },
+        unsafe { list30.C_VerifyRecover.unwrap()(h, n, 0, n, n.cast()) },
+        unsafe { list30.C_DigestEncryptUpdate.unwrap()(h, n, 0, n, n.cast()) },
+        unsafe { list30.C_DecryptDigestUpdate.unwrap()(h, n, 0, n, n.cast()) },
+        unsafe { list30.C_SignEncryptUpdate.unwrap()(h, n, 0, n, n.cast()) },
+        unsafe { list30.C_DecryptVerifyUpdate.unwrap()(h, n, 0, n, n.cast()) },
+        unsafe { list30.C_WaitForSlotEvent.unwrap()(CKF_DONT_BLOCK, n.cast(), n.cast()) },
+        unsafe { list30.C_SessionCancel.unwrap()(h, 0) },
+        unsafe { list30.C_MessageEncryptInit.unwrap()(h, &mut m, 0) },
+        unsafe { list30.C_EncryptMessage.unwrap()(h, n.cast(), 0, n, 0, n, 0, n, n.cast()) },
+        unsafe { list30.C_EncryptMessageBegin.unwrap()(h, n.cast(), 0, n, 0) },
+        unsafe { list30.C_EncryptMessageNext.unwrap()(h, n.cast(), 0, n, 0, n, n.cast(), 0) },
+        unsafe { list30.C_MessageEncryptFinal.unwrap()(h) },
+        unsafe { list30.C_MessageDecryptInit.unwrap()(h, &mut m, 0) },
+        unsafe { list30.C_DecryptMessage.unwrap()(h, n.cast(), 0, n, 0, n, 0, n, n.cast()) },
+        unsafe { list30.C_DecryptMessageBegin.unwrap()(h, n.cast(), 0, n, 0) },
+        unsafe { list30.C_DecryptMessageNext.unwrap()(h, n.cast(), 0, n, 0, n, n.cast(), 0) },
+        unsafe { list30.C_MessageDecryptFinal.unwrap()(h) },
+        unsafe { list30.C_MessageSignInit.unwrap()(h, &mut m, 0) },
+        unsafe { list30.C_SignMessage.unwrap()(h, n.cast(), 0, n, 0, n, n.cast()) },
+        unsafe { list30.C_SignMessageBegin.unwrap()(h, n.cast(), 0) },
+        unsafe { list30.C_SignMessageNext.unwrap()(h, n.cast(), 0, n, 0, n, n.cast()) },
+        unsafe { list30.C_MessageSignFinal.unwrap()(h) },
+        unsafe { list30.C_MessageVerifyInit.unwrap()(h, &mut m, 0) },
+        unsafe { list30.C_VerifyMessage.unwrap()(h, n.cast(), 0, n, 0, n, 0) },
+        unsafe { list30.C_VerifyMessageBegin.unwrap()(h, n.cast(), 0) },
+        unsafe { list30.C_VerifyMessageNext.unwrap()(h, n.cast(), 0, n, 0, n, 0) },
+        unsafe { list30.C_MessageVerifyFinal.unwrap()(h) },
+    ];
+    for (i, rv) in unsupported.iter().enumerate() {
+        assert_eq!(*rv, CKR_FUNCTION_NOT_SUPPORTED, "unsupported function #{i}");
     }
+    // The legacy parallel functions answer as the spec prescribes.
+    assert_eq!(
+        unsafe { list30.C_GetFunctionStatus.unwrap()(h) },
+        CKR_FUNCTION_NOT_PARALLEL
+    );
+    assert_eq!(
+        unsafe { list30.C_CancelFunction.unwrap()(h) },
+        CKR_FUNCTION_NOT_PARALLEL
+    );
     let mut login = *b"user-1234";
     assert_eq!(
         unsafe { list30.C_LoginUser.unwrap()(h, CKU_USER, login.as_mut_ptr(), 9, null_mut(), 0) },
