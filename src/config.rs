@@ -44,6 +44,9 @@ pub struct AuditConfig {
     /// Also send each record to syslog (journald picks it up).
     #[serde(default)]
     pub syslog: bool,
+    /// The syslog socket (a Unix datagram socket).
+    #[serde(default = "default_syslog_socket")]
+    pub syslog_socket: PathBuf,
     /// A record that cannot be written fails the operation it records (`CKR_DEVICE_ERROR`); records
     /// are then written before the operation returns.
     #[serde(default)]
@@ -60,6 +63,10 @@ fn yes() -> bool {
     true
 }
 
+fn default_syslog_socket() -> PathBuf {
+    PathBuf::from("/dev/log")
+}
+
 fn default_policy_timeout() -> u64 {
     2000
 }
@@ -70,6 +77,7 @@ impl Default for AuditConfig {
             enabled: true,
             file: None,
             syslog: false,
+            syslog_socket: default_syslog_socket(),
             mandatory: false,
             policy_command: None,
             policy_timeout_ms: default_policy_timeout(),

@@ -103,6 +103,33 @@ policy '["/nonexistent/policy"]'
 check "missing policy command rejects" rejected
 check "rejections are recorded" has '"event":"sign","rv":"CKR_FUNCTION_REJECTED"'
 
+# Syslog: a datagram socket standing in for the syslog daemon receives each record.
+syslog_test() {
+  printf 'store_dir = "%s"\n[audit]\nsyslog = true\nsyslog_socket = "%s"\n' "$store" "$work/log.sock" >"$CRYPTERA_PKCS11_CONFIG"
+  python3 - "$work/log.sock" "$work/syslog.txt" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(20)
+with open(sys.argv[2], "w") as out:
+    try:
+        while True:
+            data = s.recv(65536).decode()
+            out.write(data + "\n")
+            out.flush()
+            if '"event":"sign"' in data:
+                break
+    except socket.timeout:
+        pass
+PY
+  local listener=$!
+  for _ in $(seq 50); do [ -S "$work/log.sock" ] && break; sleep 0.1; done
+  user --sign --id 01 -m ECDSA-SHA256 -i "$work/data" -o "$work/ssig" >/dev/null 2>&1
+  wait $listener
+  grep -q '^<86>cryptera-pkcs11\[[0-9]*\]: {.*"event":"sign".*"hash":"' "$work/syslog.txt"
+}
+check "syslog receives each record (authpriv.info)" syslog_test
+
 # Policy callback registered from C.
 printf 'store_dir = "%s"\n' "$store" >"$CRYPTERA_PKCS11_CONFIG"
 check "C policy callback compiles" cc -Wall -Werror -I "$root/include" -I /usr/include/p11-kit-1 "$root/pkcs11-tests/scripts/policy-callback.c" -o "$work/policy-callback" -ldl

@@ -98,7 +98,7 @@ enum Writer {
 pub struct Auditor {
     identity: Identity,
     writer: Option<Writer>,
-    syslog: bool,
+    syslog: Option<std::path::PathBuf>,
     mandatory: bool,
     policy: Option<policy::Policy>,
     warned: Arc<AtomicBool>,
@@ -185,7 +185,7 @@ impl Auditor {
         Auditor {
             identity,
             writer,
-            syslog: config.syslog,
+            syslog: config.syslog.then(|| config.syslog_socket.clone()),
             mandatory: config.mandatory,
             policy,
             warned,
@@ -199,8 +199,8 @@ impl Auditor {
             return Ok(());
         };
         let now = std::time::SystemTime::now();
-        if self.syslog {
-            syslog(&to_record(&self.identity, &event, now));
+        if let Some(socket) = &self.syslog {
+            syslog(socket, &to_record(&self.identity, &event, now));
         }
         match writer {
             Writer::Inline(file) => match file.append(vec![to_record(&self.identity, &event, now)])
@@ -295,13 +295,13 @@ fn to_record(identity: &Identity, event: &Event, time: std::time::SystemTime) ->
 }
 
 /// Sends a record to the local syslog socket (facility authpriv, severity info).
-fn syslog(record: &Record) {
+fn syslog(socket_path: &Path, record: &Record) {
     #[cfg(unix)]
     {
         let line = chain::seal(record).0;
         let message = format!("<86>cryptera-pkcs11[{}]: {}", record.pid, line);
         if let Ok(socket) = std::os::unix::net::UnixDatagram::unbound() {
-            let _ = socket.send_to(message.as_bytes(), "/dev/log");
+            let _ = socket.send_to(message.as_bytes(), socket_path);
         }
     }
 }
