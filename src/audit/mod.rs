@@ -88,7 +88,8 @@ impl Identity {
 enum Writer {
     /// Records are written by a background thread; the operation does not wait.
     Background {
-        queue: Mutex<Option<mpsc::Sender<(Event, std::time::SystemTime)>>>,
+        /// Senders share a read lock; only `flush` takes the write lock, to close the queue.
+        queue: std::sync::RwLock<Option<mpsc::Sender<(Event, std::time::SystemTime)>>>,
         thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     },
     /// Records are written before the operation returns (mandatory audit).
@@ -171,7 +172,7 @@ impl Auditor {
                     })
                     .ok();
                 Writer::Background {
-                    queue: Mutex::new(Some(sender)),
+                    queue: std::sync::RwLock::new(Some(sender)),
                     thread: Mutex::new(thread),
                 }
             }
@@ -214,7 +215,7 @@ impl Auditor {
             },
             Writer::Background { queue, .. } => {
                 let sent = queue
-                    .lock()
+                    .read()
                     .ok()
                     .and_then(|q| q.as_ref().map(|s| s.send((event, now)).is_ok()));
                 if sent != Some(true) {
@@ -250,7 +251,7 @@ impl Auditor {
     /// Writes every pending record (the writer thread drains its queue and stops).
     pub fn flush(&self) {
         if let Some(Writer::Background { queue, thread }) = &self.writer {
-            if let Ok(mut queue) = queue.lock() {
+            if let Ok(mut queue) = queue.write() {
                 queue.take();
             }
             if let Some(handle) = thread.lock().ok().and_then(|mut t| t.take()) {
