@@ -228,3 +228,53 @@ fn a_process_killed_while_changing_the_pin_leaves_one_of_the_two_pins() {
         b"survives PIN changes"
     );
 }
+
+#[test]
+fn a_token_initialised_by_another_process_appears_here() {
+    let context = pkcs11();
+    let _turn = free_slot_turn();
+    let free = free_slot(context);
+    let before: Vec<u64> = context
+        .get_all_slots()
+        .unwrap()
+        .iter()
+        .map(|s| s.id())
+        .collect();
+    let out = run_child(&[
+        "init",
+        &free.id().to_string(),
+        SO_PIN,
+        "from-child",
+        USER_PIN,
+    ]);
+    assert_eq!(out.trim(), "initialised from-child");
+    let info = context.get_token_info(free).unwrap();
+    assert!(info.token_initialized() && info.user_pin_initialized());
+    assert_eq!(info.label(), "from-child");
+    // This process now offers a new free slot, and uses the token.
+    let after: Vec<u64> = context
+        .get_all_slots()
+        .unwrap()
+        .iter()
+        .map(|s| s.id())
+        .collect();
+    assert_eq!(after.len(), before.len() + 1);
+    let new_free = free_slot(context);
+    assert_ne!(new_free, free);
+    let session = context.open_rw_session(free).unwrap();
+    session.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+    key_pair(
+        &session,
+        &Mechanism::EccKeyPairGen,
+        &[
+            Attribute::EcParams(P256.to_vec()),
+            Attribute::Token(true),
+            Attribute::Label(b"here".to_vec()),
+        ],
+        &[Attribute::Token(true), Attribute::Label(b"here".to_vec())],
+    );
+    assert_eq!(
+        run_child(&["find", &free.id().to_string(), USER_PIN, "here"]).trim(),
+        "found here"
+    );
+}

@@ -5,6 +5,8 @@
 //! `<prefix>-<n>` and prints `committed <label>` after each `C_GenerateKeyPair` returns.
 //! `token-child find <slot> <pin> <label>`: finds the key pair labelled `<label>`, signs and verifies
 //! with it, and prints `found <label>`; exits non-zero if it is missing.
+//! `token-child init <slot> <so-pin> <label> <user-pin>`: initialises the token in `<slot>` and sets
+//! its user PIN, then prints `initialised <label>`.
 //! `token-child setpin <slot> <pin> <other-pin> <count>`: changes the user PIN back and forth between
 //! the two and prints `pin <new>` after each `C_SetPIN` returns.
 
@@ -18,11 +20,16 @@ use std::io::Write;
 
 const P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 
-fn open(slot: &str, pin: &str) -> Result<Session, Box<dyn std::error::Error>> {
+fn context() -> Result<Pkcs11, Box<dyn std::error::Error>> {
     let module =
         std::env::var_os("CRYPTERA_PKCS11_MODULE").ok_or("CRYPTERA_PKCS11_MODULE unset")?;
     let context = Pkcs11::new(module)?;
     context.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))?;
+    Ok(context)
+}
+
+fn open(slot: &str, pin: &str) -> Result<Session, Box<dyn std::error::Error>> {
+    let context = context()?;
     let slot = Slot::try_from(slot.parse::<u64>()?)?;
     let session = context.open_rw_session(slot)?;
     session.login(UserType::User, Some(&AuthPin::from(pin)))?;
@@ -89,6 +96,22 @@ fn set_pins(
     Ok(())
 }
 
+fn init(
+    slot: &str,
+    so_pin: &str,
+    label: &str,
+    user_pin: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let context = context()?;
+    let slot = Slot::try_from(slot.parse::<u64>()?)?;
+    context.init_token(slot, &AuthPin::from(so_pin), label)?;
+    let session = context.open_rw_session(slot)?;
+    session.login(UserType::So, Some(&AuthPin::from(so_pin)))?;
+    session.init_pin(&AuthPin::from(user_pin))?;
+    println!("initialised {label}");
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args
@@ -101,6 +124,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             generate(&open(slot, pin)?, prefix, count.parse()?)
         }
         ["find", slot, pin, label] => find(&open(slot, pin)?, label),
+        ["init", slot, so_pin, label, user_pin] => init(slot, so_pin, label, user_pin),
         ["setpin", slot, pin, other, count] => {
             set_pins(&open(slot, pin)?, pin, other, count.parse()?)
         }
