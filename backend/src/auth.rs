@@ -136,54 +136,57 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientNet {
     }
 }
 
+/// Checks a presented bearer token and returns its caller, drawing from the rate-limit buckets.
+/// Used by the HTTP extractor and by CLI commands that act as a logged-in user.
+pub fn authenticate(state: &AppState, token: &str, client_net: String) -> Result<Caller> {
+    let (kind, id, secret) = parse(token).ok_or(ServiceError::Unauthenticated)?;
+    let presented_hash = hash_secret(secret.as_bytes());
+    let store = state.store();
+    let credential = store
+        .credential_by_id(id)?
+        .ok_or(ServiceError::Unauthenticated)?;
+    let org = store
+        .org_by_id(&credential.org_id)?
+        .ok_or(ServiceError::Unauthenticated)?;
+    if credential.kind != kind
+        || verify_slices_are_equal(&credential.secret_hash, &presented_hash).is_err()
+    {
+        return Err(ServiceError::Unauthenticated);
+    }
+    if credential.revoked_at.is_some() {
+        return Err(ServiceError::TokenRevoked);
+    }
+    let now = now();
+    if credential.expires_at <= now || org.trial_expires_at.is_some_and(|end| end <= now) {
+        return Err(ServiceError::TokenExpired);
+    }
+    // Only authenticated requests reach the shared buckets, so unknown tokens cannot drain them.
+    crate::limits::take(
+        state,
+        &crate::limits::request_buckets(state, &org, &credential),
+    )?;
+    Ok(Caller {
+        org,
+        credential,
+        client_net,
+    })
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ServiceError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
-        let header = parts
+        let token = parts
             .headers
             .get(AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
+            .and_then(|header| header.strip_prefix("Bearer "))
+            .map(|token| Zeroizing::new(token.trim().to_owned()))
             .ok_or(ServiceError::Unauthenticated)?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .ok_or(ServiceError::Unauthenticated)?
-            .trim();
-        let (kind, id, secret) = parse(token).ok_or(ServiceError::Unauthenticated)?;
-        let presented_hash = hash_secret(secret.as_bytes());
-        let id = id.to_owned();
-        let (credential, org) = state
-            .db(move |store| {
-                let Some(credential) = store.credential_by_id(&id)? else {
-                    return Ok(None);
-                };
-                let org = store.org_by_id(&credential.org_id)?;
-                Ok(org.map(|org| (credential, org)))
-            })
-            .await?
-            .ok_or(ServiceError::Unauthenticated)?;
-        if credential.kind != kind
-            || verify_slices_are_equal(&credential.secret_hash, &presented_hash).is_err()
-        {
-            return Err(ServiceError::Unauthenticated);
-        }
-        if credential.revoked_at.is_some() {
-            return Err(ServiceError::TokenRevoked);
-        }
-        let now = now();
-        if credential.expires_at <= now || org.trial_expires_at.is_some_and(|end| end <= now) {
-            return Err(ServiceError::TokenExpired);
-        }
-        // Only authenticated requests reach the shared buckets, so unknown tokens cannot drain them.
-        let buckets = crate::limits::request_buckets(state, &org, &credential);
+        let client_net = client_net(parts);
         state
-            .blocking(move |state| crate::limits::take(state, &buckets))
-            .await?;
-        Ok(Caller {
-            org,
-            credential,
-            client_net: client_net(parts),
-        })
+            .blocking(move |state| authenticate(state, &token, client_net))
+            .await
     }
 }
 

@@ -11,9 +11,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use cryptera_backend::api::Decision;
 use cryptera_backend::audit::{verify_chain, AuditEvent};
+use cryptera_backend::auth::authenticate;
 use cryptera_backend::{api, server, AppState, ServiceConfig, ServiceError};
-use cryptera_proto::auth::{CreateTokenRequest, CreateUserRequest, KeyScope, Operation, Role};
+use cryptera_proto::auth::{
+    CreateTokenRequest, CreateUserRequest, KeyScope, LoginRequest, Operation, Role,
+};
 use cryptera_proto::keys::{CreateKeyRequest, KeyAlgorithm, KeyPolicy};
 use cryptera_proto::Environment;
 use zeroize::Zeroizing;
@@ -68,6 +72,22 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Approve (or deny) a signing request as a user: password and TOTP code are read from the first two
+    /// lines of standard input.
+    Approve {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        username: String,
+        /// The signing request id (`req_...`).
+        #[arg(long)]
+        request: String,
+        #[arg(long, value_parser = parse_environment, default_value = "development")]
+        environment: Environment,
+        /// Deny instead of approving, with this reason.
+        #[arg(long)]
+        deny: Option<String>,
+    },
     /// Write a consistent copy of the database (safe while the service runs). The master-key file is
     /// not included: back it up separately and keep it apart from database backups.
     Backup {
@@ -324,6 +344,44 @@ fn run(cli: Cli) -> Result<ExitCode, ServiceError> {
             );
         }
         Command::Audit(AuditCommand::Verify) => return audit_verify(&data_dir),
+        Command::Approve {
+            org,
+            username,
+            request,
+            environment,
+            deny,
+        } => {
+            let state = AppState::open(&data_dir, ServiceConfig::default())?;
+            let mut lines = std::io::stdin().lock().lines();
+            let mut next_line = || -> Result<Zeroizing<String>, ServiceError> {
+                let line = lines
+                    .next()
+                    .transpose()
+                    .map_err(|err| ServiceError::Io(format!("reading standard input: {err}")))?
+                    .unwrap_or_default();
+                Ok(Zeroizing::new(line))
+            };
+            let password = next_line()?;
+            let totp_code = next_line()?;
+            let login = LoginRequest {
+                organisation: org,
+                username,
+                password: password.trim_end().to_owned(),
+                totp_code: Some(totp_code.trim().to_owned()),
+                environment,
+            };
+            let session = Zeroizing::new(api::login_session(&state, &login, "cli")?.session_token);
+            let caller = authenticate(&state, &session, "cli".to_owned())?;
+            let decision = match deny {
+                Some(reason) => Decision::Deny(Some(reason)),
+                None => Decision::Approve,
+            };
+            let info = api::decide_blocking(&state, &caller, &request, &decision)?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&info).unwrap_or_default()
+            );
+        }
         Command::Backup { output } => {
             let state = AppState::open(&data_dir, ServiceConfig::default())?;
             state.store().backup_to(&output)?;

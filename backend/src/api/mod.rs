@@ -1,6 +1,7 @@
 //! The HTTP surface: the `/v1` router, health endpoints, and the JSON extractor that turns every
 //! malformed body into an `invalid_request` error with the standard error body.
 
+mod approvals;
 mod audit;
 mod key_admin;
 mod keys;
@@ -19,9 +20,10 @@ use serde::de::DeserializeOwned;
 use crate::error::{Result, ServiceError};
 use crate::server::AppState;
 
+pub use approvals::{decide_blocking, Decision};
 pub use keys::{create_key, key_info, private_key_aad};
 pub use tokens::create_token;
-pub use users::{create_organisation, create_user, erase_user};
+pub use users::{create_organisation, create_user, erase_user, login_session};
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -52,10 +54,13 @@ pub fn router(state: AppState) -> Router {
             put(key_admin::set_certificates),
         )
         .route("/v1/keys/{id}/sign", post(sign::sign))
-        .route("/v1/signing-requests", get(sign::list))
-        .route("/v1/signing-requests/{id}", get(sign::get))
-        .route("/v1/signing-requests/{id}/approve", post(sign::approve))
-        .route("/v1/signing-requests/{id}/deny", post(sign::deny))
+        .route("/v1/signing-requests", get(approvals::list))
+        .route("/v1/signing-requests/{id}", get(approvals::get))
+        .route(
+            "/v1/signing-requests/{id}/approve",
+            post(approvals::approve),
+        )
+        .route("/v1/signing-requests/{id}/deny", post(approvals::deny))
         .route("/v1/audit/records", get(audit::records))
         .route("/v1/audit/checkpoint", get(audit::checkpoint))
         .fallback(not_found)

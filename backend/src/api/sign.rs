@@ -1,21 +1,19 @@
-//! Signing: `POST /v1/keys/{id}/sign` with idempotency keys, and signing requests that wait for
-//! M-of-N approvals (list, get, approve, deny).
+//! Signing: `POST /v1/keys/{id}/sign` with idempotency keys and approval windows; a request that
+//! needs approvals is stored and answered with 202 (see `approvals.rs` for what happens next).
 //!
 //! The signature is made inside the storage transaction that records it (at once, or with the M-th
 //! approval), so an idempotency key can never produce two signatures and a crash never leaves a
 //! signature without its audit record.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cryptera_proto::auth::Operation;
 use cryptera_proto::sign::{
-    ApprovalInfo, DenyRequest, SignRequest, SignResponse, SigningRequestInfo, SigningRequestList,
-    SigningRequestStatus, MAX_SIGN_DATA_LEN,
+    SignRequest, SignResponse, SigningRequestInfo, SigningRequestStatus, MAX_SIGN_DATA_LEN,
 };
 use cryptera_proto::Base64Bytes;
-use serde::Deserialize;
 
 use super::keys::{private_key_aad, visible_key};
 use super::ApiJson;
@@ -26,7 +24,7 @@ use crate::signing::{self, SignInput};
 use crate::store::{ApprovalWindowQuery, Idempotent, KeyRecord, SigningRequestRecord};
 use crate::util::{hex, new_id, now};
 
-fn info(request: &SigningRequestRecord) -> SigningRequestInfo {
+pub(super) fn info(request: &SigningRequestRecord) -> SigningRequestInfo {
     let mut status = request.status;
     if status == SigningRequestStatus::Pending && request.expires_at <= now() {
         status = SigningRequestStatus::Expired;
@@ -95,7 +93,11 @@ fn make_signature(
     signing::sign(key.algorithm, &pkcs8, request.mechanism, &input)
 }
 
-fn complete(state: &AppState, key: &KeyRecord, request: &mut SigningRequestRecord) -> Result<()> {
+pub(super) fn complete(
+    state: &AppState,
+    key: &KeyRecord,
+    request: &mut SigningRequestRecord,
+) -> Result<()> {
     request.signature = Some(make_signature(state, key, request)?);
     state.metrics().signature(&key.org_id, &key.id);
     request.status = SigningRequestStatus::Completed;
@@ -254,195 +256,5 @@ fn sign_blocking(
             answer(state, &existing)
         }
         Idempotent::Existing(_) => Err(ServiceError::IdempotencyConflict),
-    }
-}
-
-#[derive(Deserialize)]
-pub struct ListQuery {
-    status: Option<SigningRequestStatus>,
-}
-
-pub async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
-    query: std::result::Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<SigningRequestList>> {
-    caller.require(Operation::Read)?;
-    let Query(query) = query.map_err(|err| ServiceError::InvalidRequest(err.body_text()))?;
-    let requests = state
-        .blocking(move |state| {
-            let all = state
-                .store()
-                .list_signing_requests(&caller.org.id, query.status)?;
-            let mut visible = Vec::new();
-            for request in all {
-                if visible_key(state, &caller, &request.key_id).is_ok() {
-                    visible.push(info(&request));
-                }
-            }
-            Ok(visible)
-        })
-        .await?;
-    Ok(Json(SigningRequestList { requests }))
-}
-
-fn visible_request(
-    state: &AppState,
-    caller: &Caller,
-    id: &str,
-) -> Result<(SigningRequestRecord, KeyRecord)> {
-    let request = state
-        .store()
-        .signing_request(&caller.org.id, id)?
-        .ok_or(ServiceError::NotFound("signing request"))?;
-    let key = visible_key(state, caller, &request.key_id).map_err(|err| match err {
-        ServiceError::NotFound(_) => ServiceError::NotFound("signing request"),
-        other => other,
-    })?;
-    Ok((request, key))
-}
-
-pub async fn get(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<SigningRequestInfo>> {
-    caller.require(Operation::Read)?;
-    let request = state
-        .blocking(move |state| visible_request(state, &caller, &id).map(|(request, _)| request))
-        .await?;
-    Ok(Json(info(&request)))
-}
-
-enum Decision {
-    Approve,
-    Deny(Option<String>),
-}
-
-pub async fn approve(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<SigningRequestInfo>> {
-    decide(state, caller, id, Decision::Approve).await
-}
-
-pub async fn deny(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    body: axum::body::Bytes,
-) -> Result<Json<SigningRequestInfo>> {
-    // The body is optional: an empty one means no reason.
-    let reason = if body.is_empty() {
-        None
-    } else {
-        serde_json::from_slice::<DenyRequest>(&body)
-            .map_err(|err| ServiceError::InvalidRequest(err.to_string()))?
-            .reason
-    };
-    decide(state, caller, id, Decision::Deny(reason)).await
-}
-
-async fn decide(
-    state: AppState,
-    caller: Caller,
-    id: String,
-    decision: Decision,
-) -> Result<Json<SigningRequestInfo>> {
-    caller.require(Operation::Approve)?;
-    let request = state
-        .blocking(move |state| {
-            let (_, key) = visible_request(state, &caller, &id)?;
-            let approver_name = approver_name(state, &caller)?;
-            let mut update = |request: &mut SigningRequestRecord| {
-                if request.status != SigningRequestStatus::Pending {
-                    return Err(ServiceError::RequestNotPending);
-                }
-                if request.expires_at <= now() {
-                    request.status = SigningRequestStatus::Expired;
-                    return Ok(caller
-                        .audit("sign.expire", &request.key_id)
-                        .detail("request_id", request.id.clone()));
-                }
-                if request.requester_id == caller.actor() {
-                    return Err(ServiceError::SelfApprovalRefused);
-                }
-                let group = &key.policy.approvers;
-                let in_group = caller.is_user() && group.contains(&approver_name);
-                if !group.is_empty() && !in_group {
-                    return Err(ServiceError::InsufficientScope(Operation::Approve));
-                }
-                if request
-                    .approvals
-                    .iter()
-                    .any(|a| a.approver_id == caller.actor())
-                {
-                    return Err(ServiceError::AlreadyExists("approval by this approver"));
-                }
-                let event = match &decision {
-                    Decision::Deny(reason) => {
-                        request.status = SigningRequestStatus::Denied;
-                        caller
-                            .audit("sign.deny", &request.key_id)
-                            .detail("reason", reason.clone().unwrap_or_default())
-                    }
-                    Decision::Approve => {
-                        request.approvals.push(ApprovalInfo {
-                            approver_id: caller.actor().to_owned(),
-                            approver: approver_name.clone(),
-                            at: now(),
-                        });
-                        if request.approvals.len() >= request.approvals_required as usize {
-                            complete(state, &key, request)?;
-                        }
-                        let approvers: Vec<&str> = request
-                            .approvals
-                            .iter()
-                            .map(|a| a.approver_id.as_str())
-                            .collect();
-                        caller
-                            .audit("sign.approve", &request.key_id)
-                            .detail("approvers", approvers.join(","))
-                            .detail("digest", hex(&request.digest))
-                            .detail("mechanism", request.mechanism.as_str())
-                    }
-                };
-                Ok(event
-                    .detail("request_id", request.id.clone())
-                    .detail("status", info(request).status_name()))
-            };
-            state
-                .store()
-                .update_signing_request(&caller.org.id, &id, &mut update)
-        })
-        .await?;
-    if request.status == SigningRequestStatus::Expired {
-        return Err(ServiceError::RequestNotPending);
-    }
-    Ok(Json(info(&request)))
-}
-
-fn approver_name(state: &AppState, caller: &Caller) -> Result<String> {
-    match &caller.credential.user_id {
-        Some(user_id) => Ok(state
-            .store()
-            .user_by_id(&caller.org.id, user_id)?
-            .map(|user| user.username)
-            .unwrap_or_default()),
-        None => Ok(caller.credential.name.clone()),
-    }
-}
-
-trait StatusName {
-    fn status_name(&self) -> String;
-}
-
-impl StatusName for SigningRequestInfo {
-    fn status_name(&self) -> String {
-        serde_json::to_string(&self.status)
-            .unwrap_or_default()
-            .trim_matches('"')
-            .to_owned()
     }
 }

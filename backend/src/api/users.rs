@@ -105,7 +105,7 @@ pub async fn login(
 ) -> Result<Json<LoginResponse>> {
     let delay = state.config().login_failure_delay;
     let outcome = state
-        .blocking(move |state| login_blocking(state, &request, &client_net))
+        .blocking(move |state| login_session(state, &request, &client_net))
         .await;
     if let Err(ServiceError::LoginFailed) = outcome {
         tokio::time::sleep(delay).await;
@@ -113,7 +113,8 @@ pub async fn login(
     outcome.map(Json)
 }
 
-fn login_blocking(
+/// Verifies password and TOTP and opens a session (HTTP login and CLI commands acting as a user).
+pub fn login_session(
     state: &AppState,
     request: &LoginRequest,
     client_net: &str,
