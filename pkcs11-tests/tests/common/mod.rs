@@ -110,7 +110,7 @@ pub fn scratch(name: &str) -> PathBuf {
     work_dir().join(name)
 }
 
-/// Loads the module and initialises it (without calling `C_Initialize` in the caller's sight).
+/// Loads the module with the harness configuration and initialises it: a context of its own.
 pub fn new_context() -> Pkcs11 {
     configure();
     let context = Pkcs11::new(module_path()).expect("load the module");
@@ -284,7 +284,7 @@ pub const P384: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
 pub const P521: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23];
 pub const ED25519: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
 
-/// Generates a key pair; `token` decides whether the objects persist.
+/// Generates a key pair with the given templates; panics with the mechanism if that fails.
 pub fn key_pair(
     session: &Session,
     mechanism: &Mechanism,
