@@ -72,8 +72,10 @@ struct AuditedOp {
     mechanism: CK_MECHANISM_TYPE,
     key_id: Option<Arc<[u8]>>,
     key_label: Option<Arc<[u8]>>,
-    /// SHA-256 of the data signed, as it arrives.
+    /// SHA-256 of the data signed, as it arrives (when the mechanism does not compute it itself).
     data: Option<Hasher>,
+    /// SHA-256 of the data signed, as the mechanism computed it.
+    digest: Option<[u8; 32]>,
 }
 
 impl Session {
@@ -259,6 +261,7 @@ impl Session {
             key_id: key.attrs.bytes(CKA_ID).map(Arc::from),
             key_label: key.attrs.bytes(CKA_LABEL).map(Arc::from),
             data: hash_data.then(|| HashAlg::Sha256.hasher()),
+            digest: None,
         }
     }
 
@@ -269,16 +272,23 @@ impl Session {
             event.mechanism = Some(op.mechanism);
             event.key_id = op.key_id.clone();
             event.key_label = op.key_label.clone();
-            event.data_sha256 = op.data.clone().and_then(|h| h.finish().try_into().ok());
+            event.data_sha256 = op
+                .digest
+                .or_else(|| op.data.clone().and_then(|h| h.finish().try_into().ok()));
         }
         event
     }
 
+    /// Whether an operation is active: running, or holding output that a length query or a short
+    /// buffer left to be collected (the spec keeps the operation active then).
+    fn busy(&self) -> bool {
+        self.op.is_some() || self.pending.is_some()
+    }
+
     fn start(&mut self, op: Operation) -> Result<()> {
-        if self.op.is_some() {
+        if self.busy() {
             return Err(Error::OperationActive);
         }
-        self.pending = None;
         self.context_login = false;
         self.audited = None;
         self.op = Some(op);
@@ -298,19 +308,20 @@ impl Session {
         key: CK_OBJECT_HANDLE,
         verify: bool,
     ) -> Result<()> {
-        if self.op.is_some() {
+        if self.busy() {
             return Err(Error::OperationActive);
         }
         mechanism::require(mechanism.kind, if verify { CKF_VERIFY } else { CKF_SIGN })?;
         let entry = self.key_entry(key)?;
         let op = SignOp::new(mechanism, &entry, verify)?;
+        let hash_data = !op.hashes_with_sha256();
         self.start(if verify {
             Operation::Verify(op)
         } else {
             Operation::Sign(op)
         })?;
         if !verify {
-            self.audited = Some(self.audited_op(mechanism.kind, &entry.object, true));
+            self.audited = Some(self.audited_op(mechanism.kind, &entry.object, hash_data));
         }
         Ok(())
     }
@@ -321,7 +332,7 @@ impl Session {
         key: CK_OBJECT_HANDLE,
         decrypt: bool,
     ) -> Result<()> {
-        if self.op.is_some() {
+        if self.busy() {
             return Err(Error::OperationActive);
         }
         mechanism::require(
@@ -342,7 +353,7 @@ impl Session {
     }
 
     pub fn digest_init(&mut self, mechanism: &Mechanism) -> Result<()> {
-        if self.op.is_some() {
+        if self.busy() {
             return Err(Error::OperationActive);
         }
         mechanism::require(mechanism.kind, CKF_DIGEST)?;
@@ -415,7 +426,12 @@ impl Session {
             }
             let op = self.op.take().ok_or(Error::OperationNotInitialized)?;
             let output = match op {
-                Operation::Sign(op) => op.sign().map(Zeroizing::new),
+                Operation::Sign(op) => op.sign().map(|(signature, digest)| {
+                    if let Some(audited) = self.audited.as_mut() {
+                        audited.digest = digest;
+                    }
+                    Zeroizing::new(signature)
+                }),
                 Operation::Encrypt(op) => op.encrypt().map(Zeroizing::new),
                 Operation::Decrypt(op) => op.decrypt(),
                 Operation::Digest(op) => Ok(Zeroizing::new(op.finish())),

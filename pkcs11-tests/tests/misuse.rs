@@ -330,3 +330,33 @@ fn length_queries_and_short_buffers_keep_the_operation() {
     );
     assert_eq!(room, count);
 }
+
+#[test]
+fn an_uncollected_result_keeps_the_operation_active() {
+    let (_slot, session, _public, private) = session_with_keys("uncollected");
+    let h = session.handle();
+    let mut data = *b"collect me";
+    let n = data.len() as CK_ULONG;
+    let mut ecdsa = mech(CKM_ECDSA_SHA256);
+    assert_eq!(ck!(C_SignInit, h, &mut ecdsa, private.handle()), CKR_OK);
+    let mut len: CK_ULONG = 0;
+    assert_eq!(
+        ck!(C_Sign, h, data.as_mut_ptr(), n, null_mut(), &mut len),
+        CKR_OK
+    );
+    assert_eq!(len, 64);
+    // The length query left the signature to collect: the operation is still active.
+    assert_eq!(
+        ck!(C_SignInit, h, &mut ecdsa, private.handle()),
+        CKR_OPERATION_ACTIVE
+    );
+    let mut sha = mech(CKM_SHA256);
+    assert_eq!(ck!(C_DigestInit, h, &mut sha), CKR_OPERATION_ACTIVE);
+    let mut out = [0u8; 64];
+    let mut len: CK_ULONG = 64;
+    assert_eq!(
+        ck!(C_Sign, h, data.as_mut_ptr(), n, out.as_mut_ptr(), &mut len),
+        CKR_OK
+    );
+    assert_eq!(ck!(C_SignInit, h, &mut ecdsa, private.handle()), CKR_OK);
+}

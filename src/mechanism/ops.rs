@@ -244,10 +244,25 @@ impl SignOp {
         }
     }
 
-    pub fn sign(self) -> Result<Vec<u8>> {
+    /// Whether the mechanism itself hashes its input with SHA-256 (so the audit record can reuse that
+    /// digest rather than hash the data a second time).
+    pub fn hashes_with_sha256(&self) -> bool {
+        matches!(&self.input, Input::Hash(h) if h.alg() == HashAlg::Sha256)
+    }
+
+    /// The signature, and the SHA-256 of the input when the mechanism computed it anyway.
+    pub fn sign(self) -> Result<(Vec<u8>, Option<[u8; 32]>)> {
+        let sha256 = self.hashes_with_sha256();
         match self.message()? {
-            (SignKey::Private(key, scheme), input, _) => key.sign(scheme, &input),
-            (SignKey::Secret, _, Some(mac)) => Ok(mac.finish()),
+            (SignKey::Private(key, scheme), input, _) => {
+                let digest = if sha256 {
+                    input.as_slice().try_into().ok()
+                } else {
+                    None
+                };
+                Ok((key.sign(scheme, &input)?, digest))
+            }
+            (SignKey::Secret, _, Some(mac)) => Ok((mac.finish(), None)),
             _ => Err(Error::KeyFunctionNotPermitted),
         }
     }

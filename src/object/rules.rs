@@ -285,12 +285,21 @@ pub fn scope_of(class: CK_OBJECT_CLASS, key_type: Option<CK_KEY_TYPE>) -> Option
 
 /// The rule for `attr` on an object of `scope`, if the attribute belongs to it.
 pub fn rule_for(attr: CK_ATTRIBUTE_TYPE, scope: Scope) -> Option<&'static Rule> {
-    RULES.iter().find(|r| {
-        r.attr == attr && r.scope & scope & ALL != 0 && r.scope & scope & ANY_KEY_TYPE != 0
-    })
+    BY_ATTRIBUTE
+        .get(&attr)?
+        .iter()
+        .copied()
+        .find(|r| r.scope & scope & ALL != 0 && r.scope & scope & ANY_KEY_TYPE != 0)
 }
 
-/// Whether `attr` is known at all (for any class).
-pub fn is_known(attr: CK_ATTRIBUTE_TYPE) -> bool {
-    RULES.iter().any(|r| r.attr == attr)
-}
+/// The rules by attribute type: lookups are on every attribute read, so they do not scan the table.
+static BY_ATTRIBUTE: std::sync::LazyLock<
+    std::collections::HashMap<CK_ATTRIBUTE_TYPE, Vec<&'static Rule>>,
+> = std::sync::LazyLock::new(|| {
+    let mut map: std::collections::HashMap<CK_ATTRIBUTE_TYPE, Vec<&'static Rule>> =
+        Default::default();
+    for rule in RULES {
+        map.entry(rule.attr).or_default().push(rule);
+    }
+    map
+});
