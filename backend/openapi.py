@@ -94,7 +94,7 @@ paths={
  "/v1/signing-requests/{id}":{"get":op("Get a signing request","read",responses=resp(200,"SigningRequestInfo"),params=ID)},
  "/v1/signing-requests/{id}/approve":{"post":op("Approve","approve (MFA)",responses=resp(200,"SigningRequestInfo"),params=ID)},
  "/v1/signing-requests/{id}/deny":{"post":{**op("Deny","approve (MFA)",responses=resp(200,"SigningRequestInfo"),params=ID),"requestBody":{"required":False,"content":{"application/json":{"schema":ref("DenyRequest")}}}}},
- "/v1/audit/records":{"get":op("Audit records (JSON, or JSON lines with Accept: application/x-ndjson)","audit",responses=resp(200,"AuditRecordList"),params=[{"name":"after","in":"query","schema":I},{"name":"limit","in":"query","schema":{"type":"integer","minimum":1,"maximum":10000}}])},
+ "/v1/audit/records":{"get":op("Audit records (JSON, or JSON lines with Accept: application/x-ndjson)","audit",responses=resp(200,"AuditRecordList"),params=[{"name":"after","in":"query","schema":I},{"name":"limit","in":"query","schema":{"type":"integer","minimum":1,"maximum":10000}},{"name":"action","in":"query","schema":S,"description":"e.g. key.sign"},{"name":"target","in":"query","schema":S,"description":"e.g. a key id"},{"name":"since","in":"query","schema":I},{"name":"until","in":"query","schema":I}])},
  "/v1/audit/checkpoint":{"get":op("Signed checkpoint of the audit chain head","audit",responses=resp(200,"AuditCheckpoint"))},
 }
 doc={"openapi":"3.1.0","info":{"title":"Cryptera signing service","version":"1","description":"See docs/service-api.md. Request and response types are the structs of the cryptera-proto crate."},

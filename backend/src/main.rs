@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use cryptera_backend::api::Decision;
-use cryptera_backend::audit::{verify_chain, AuditEvent};
+use cryptera_backend::audit::AuditEvent;
 use cryptera_backend::auth::authenticate;
+use cryptera_backend::checkpoint;
 use cryptera_backend::{api, server, AppState, ServiceConfig, ServiceError};
 use cryptera_proto::auth::{
     CreateTokenRequest, CreateUserRequest, KeyScope, LoginRequest, Operation, Role,
@@ -395,22 +396,11 @@ fn audit_verify(data_dir: &std::path::Path) -> Result<ExitCode, ServiceError> {
     let state = AppState::open(data_dir, ServiceConfig::default())?;
     let mut failed = false;
     for org_id in state.store().organisation_ids()? {
-        let mut records = Vec::new();
-        let mut after = 0;
-        loop {
-            let page = state.store().audit_records(&org_id, after, 10_000)?;
-            let Some(last) = page.last() else { break };
-            after = last.seq;
-            records.extend(page);
-        }
-        match verify_chain(&org_id, &records) {
-            Ok(head) => {
-                let (seq, hash) = head.unwrap_or((0, String::new()));
-                println!("{org_id}: ok, {seq} records, head {hash}");
-            }
-            Err(err) => {
+        match checkpoint::verify_organisation(&state, &org_id)? {
+            Ok((seq, hash)) => println!("{org_id}: ok, {seq} records, head {hash}"),
+            Err(reason) => {
                 failed = true;
-                println!("{org_id}: TAMPERED: {err}");
+                println!("{org_id}: TAMPERED: {reason}");
             }
         }
     }

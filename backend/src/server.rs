@@ -42,6 +42,8 @@ pub struct ServiceConfig {
     pub trial_requests_per_minute: u32,
     /// Login attempts per minute for one username, successful or not.
     pub login_attempts_per_minute: u32,
+    /// How often the service signs and keeps a checkpoint of every audit chain that moved.
+    pub checkpoint_interval: Duration,
 }
 
 impl Default for ServiceConfig {
@@ -56,6 +58,7 @@ impl Default for ServiceConfig {
             organisation_requests_per_minute: 3000,
             trial_requests_per_minute: 60,
             login_attempts_per_minute: 10,
+            checkpoint_interval: Duration::from_secs(3600),
         }
     }
 }
@@ -177,6 +180,23 @@ async fn purge_loop(state: AppState) {
     }
 }
 
+/// Signs and keeps checkpoints of every audit chain that moved, at the configured interval.
+async fn checkpoint_loop(state: AppState) {
+    let mut ticker = tokio::time::interval(state.config().checkpoint_interval);
+    loop {
+        ticker.tick().await;
+        let now = crate::util::now();
+        match state
+            .blocking(move |state| crate::checkpoint::checkpoint_all(state, now))
+            .await
+        {
+            Ok(made) if made > 0 => tracing::info!(count = made, "signed audit checkpoints"),
+            Ok(_) => {}
+            Err(err) => tracing::error!(error = %err, "audit checkpoints failed"),
+        }
+    }
+}
+
 /// Serves the API on `listener` until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
@@ -184,6 +204,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let purger = tokio::spawn(purge_loop(state.clone()));
+    let checkpointer = tokio::spawn(checkpoint_loop(state.clone()));
     let app = crate::api::router(state);
     let result = axum::serve(
         listener,
@@ -192,5 +213,6 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await;
     purger.abort();
+    checkpointer.abort();
     result
 }

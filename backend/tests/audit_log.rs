@@ -128,6 +128,33 @@ async fn every_operation_is_recorded_and_the_export_verifies() {
         .collect();
     assert_eq!(lines, list.records[2..5].to_vec());
 
+    // Signing records can be queried on their own, e.g. for one key.
+    let key_id = signing.target.clone();
+    let response = service
+        .get(
+            &session,
+            &format!("/v1/audit/records?action=key.sign&target={key_id}&since=0"),
+        )
+        .await;
+    let signing_only: AuditRecordList = json(response).await;
+    assert_eq!(signing_only.records.len(), 3);
+    assert!(signing_only
+        .records
+        .iter()
+        .all(|r| r.action == "key.sign" && r.target == key_id));
+    let none: AuditRecordList = json(
+        service
+            .get(&session, "/v1/audit/records?action=key.sign&until=1")
+            .await,
+    )
+    .await;
+    assert!(none.records.is_empty());
+    expect_error(
+        service.get(&session, "/v1/audit/records?limit=many").await,
+        ErrorCode::InvalidRequest,
+    )
+    .await;
+
     // No secret ever reaches the audit log.
     let everything = serde_json::to_string(&list).unwrap();
     assert!(!everything.contains(PASSWORD));
@@ -227,4 +254,36 @@ async fn audit_verify_detects_reordered_records() {
     let (ok, out) = audit_verify(&service);
     assert!(!ok);
     assert!(out.contains("record 4"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_checkpoints_catch_a_removed_tail() {
+    let mut config = common::test_config();
+    config.checkpoint_interval = std::time::Duration::from_millis(200);
+    let service = TestService::start_with(config).await;
+    let (org, _) = busy_org(&service).await;
+    // The service checkpoints on its own once the chain has moved.
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let kept = service.state.store().checkpoints(&org).unwrap();
+    let head = service.state.store().audit_head(&org).unwrap().unwrap();
+    assert_eq!(
+        kept.last().map(|c| (c.seq, c.head_hash.clone())),
+        Some(head.clone())
+    );
+    assert_eq!(
+        cryptera_backend::checkpoint::checkpoint_all(&service.state, 0).unwrap(),
+        0,
+        "nothing moved"
+    );
+
+    let (ok, out) = audit_verify(&service);
+    assert!(ok, "{out}");
+    // Removing the newest records leaves a chain that is valid on its own; the checkpoint is not.
+    tamper(
+        &service,
+        &format!("DELETE FROM audit_records WHERE seq >= {}", head.0 - 1),
+    );
+    let (ok, out) = audit_verify(&service);
+    assert!(!ok);
+    assert!(out.contains("no longer matches the chain"), "{out}");
 }

@@ -11,12 +11,19 @@ use serde::Deserialize;
 use crate::auth::Caller;
 use crate::error::{Result, ServiceError};
 use crate::server::AppState;
+use crate::store::AuditFilter;
 use crate::util::now;
 
 #[derive(Deserialize)]
 pub struct RecordsQuery {
     after: Option<u64>,
     limit: Option<u32>,
+    /// E.g. `key.sign` for signing records.
+    action: Option<String>,
+    /// The object acted on, e.g. a key id.
+    target: Option<String>,
+    since: Option<i64>,
+    until: Option<i64>,
 }
 
 pub async fn records(
@@ -27,11 +34,17 @@ pub async fn records(
 ) -> Result<Response> {
     caller.require(Operation::Audit)?;
     let Query(query) = query.map_err(|err| ServiceError::InvalidRequest(err.body_text()))?;
-    let limit = query.limit.unwrap_or(1000).clamp(1, 10_000);
-    let after = query.after.unwrap_or(0);
+    let filter = AuditFilter {
+        after_seq: query.after.unwrap_or(0),
+        limit: query.limit.unwrap_or(1000).clamp(1, 10_000),
+        action: query.action,
+        target: query.target,
+        since: query.since,
+        until: query.until,
+    };
     let org_id = caller.org.id.clone();
     let records = state
-        .db(move |store| store.audit_records(&org_id, after, limit))
+        .db(move |store| store.search_audit(&org_id, &filter))
         .await?;
     let wants_lines = headers
         .get(header::ACCEPT)
@@ -62,7 +75,11 @@ pub async fn checkpoint(
     caller.require(Operation::Audit)?;
     let org_id = caller.org.id.clone();
     let checkpoint = state
-        .blocking(move |state| crate::checkpoint::sign_head(state, &org_id, now()))
+        .blocking(move |state| {
+            let checkpoint = crate::checkpoint::sign_head(state, &org_id, now())?;
+            state.store().save_checkpoint(&checkpoint)?;
+            Ok(checkpoint)
+        })
         .await?;
     Ok(Json(checkpoint))
 }

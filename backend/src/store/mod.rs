@@ -9,7 +9,7 @@ pub mod sqlite;
 mod sqlite_rows;
 mod sqlite_tx;
 
-use cryptera_proto::audit::AuditRecord;
+use cryptera_proto::audit::{AuditCheckpoint, AuditRecord};
 use cryptera_proto::auth::{KeyScope, Operation, Role};
 use cryptera_proto::keys::{KeyAlgorithm, KeyPolicy, KeyState, Mechanism};
 use cryptera_proto::sign::{ApprovalInfo, ArtifactMetadata, SigningRequestStatus};
@@ -157,6 +157,19 @@ pub struct RateBucket {
     pub per_minute: u32,
 }
 
+/// Which audit records to return (all fields optional except paging).
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    pub after_seq: u64,
+    pub limit: u32,
+    pub action: Option<String>,
+    pub target: Option<String>,
+    /// Records at or after this time.
+    pub since: Option<i64>,
+    /// Records before this time.
+    pub until: Option<i64>,
+}
+
 /// Result of creating a signing request under an idempotency key.
 pub enum Idempotent {
     Created(SigningRequestRecord),
@@ -249,7 +262,13 @@ pub trait Store: Send + Sync {
     /// Appends an event that changes nothing else (e.g. a refused operation).
     fn append_audit(&self, audit: &AuditEvent) -> Result<AuditRecord>;
     fn audit_records(&self, org_id: &str, after_seq: u64, limit: u32) -> Result<Vec<AuditRecord>>;
+    /// Records matching `filter`, in chain order.
+    fn search_audit(&self, org_id: &str, filter: &AuditFilter) -> Result<Vec<AuditRecord>>;
     fn audit_head(&self, org_id: &str) -> Result<Option<(u64, String)>>;
+    /// Keeps a signed checkpoint (the first one per `(organisation, seq)` wins).
+    fn save_checkpoint(&self, checkpoint: &AuditCheckpoint) -> Result<()>;
+    /// Stored checkpoints of an organisation, oldest first.
+    fn checkpoints(&self, org_id: &str) -> Result<Vec<AuditCheckpoint>>;
 
     /// Takes one token from each bucket, all or none, refilling by elapsed time first. Returns the
     /// seconds to wait when a bucket is empty (then nothing is taken).

@@ -96,6 +96,16 @@ CREATE TABLE IF NOT EXISTS service_secrets (
     name TEXT PRIMARY KEY,
     sealed BLOB NOT NULL
 );
+-- Signed chain heads; a later audit verify proves history up to each was not rewritten or truncated.
+CREATE TABLE IF NOT EXISTS audit_checkpoints (
+    org_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    head_hash TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    public_key BLOB NOT NULL,
+    signature BLOB NOT NULL,
+    PRIMARY KEY (org_id, seq)
+);
 -- Token buckets for rate limits, shared by every process that uses this database.
 CREATE TABLE IF NOT EXISTS rate_buckets (
     name TEXT PRIMARY KEY,

@@ -8,18 +8,20 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use cryptera_proto::audit::AuditRecord;
+use cryptera_proto::audit::{AuditCheckpoint, AuditRecord};
 use cryptera_proto::sign::SigningRequestStatus;
 use cryptera_proto::{Base64Bytes, Environment};
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 use super::sqlite_rows::{
-    audit_row, credential_row, enum_name, json, key_row, org_row, request_row, user_row,
+    audit_row, checkpoint_row, credential_row, enum_name, json, key_row, org_row, request_row,
+    user_row,
 };
 use super::sqlite_tx::{append, open_window, scrub_approver, take_tokens, write_request};
 use super::{
-    ApprovalWindowQuery, CredentialRecord, Idempotent, KeyRecord, KeyUpdate, OrgRecord, RateBucket,
-    RequestFinish, RequestUpdate, SigningRequestRecord, Store, TotpUpdate, UserRecord,
+    ApprovalWindowQuery, AuditFilter, CredentialRecord, Idempotent, KeyRecord, KeyUpdate,
+    OrgRecord, RateBucket, RequestFinish, RequestUpdate, SigningRequestRecord, Store, TotpUpdate,
+    UserRecord,
 };
 use crate::audit::AuditEvent;
 use crate::error::{Result, ServiceError};
@@ -575,6 +577,65 @@ impl Store for SqliteStore {
             .and_then(|rows| rows.collect())
             .map_err(ServiceError::storage)?;
         Ok(records)
+    }
+
+    fn search_audit(&self, org_id: &str, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare(
+                "SELECT * FROM audit_records WHERE org_id = ?1 AND seq > ?2
+                   AND (?4 IS NULL OR action = ?4) AND (?5 IS NULL OR target = ?5)
+                   AND (?6 IS NULL OR at >= ?6) AND (?7 IS NULL OR at < ?7)
+                 ORDER BY seq LIMIT ?3",
+            )
+            .map_err(ServiceError::storage)?;
+        let records = stmt
+            .query_map(
+                params![
+                    org_id,
+                    filter.after_seq as i64,
+                    filter.limit,
+                    filter.action,
+                    filter.target,
+                    filter.since,
+                    filter.until
+                ],
+                audit_row,
+            )
+            .and_then(|rows| rows.collect())
+            .map_err(ServiceError::storage)?;
+        Ok(records)
+    }
+
+    fn save_checkpoint(&self, checkpoint: &AuditCheckpoint) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO audit_checkpoints (org_id, seq, head_hash, at, public_key, signature)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    checkpoint.organisation_id,
+                    checkpoint.seq as i64,
+                    checkpoint.head_hash,
+                    checkpoint.at,
+                    checkpoint.public_key.as_slice(),
+                    checkpoint.signature.as_slice()
+                ],
+            )
+            .map_err(ServiceError::storage)
+            .map(drop)
+        })
+    }
+
+    fn checkpoints(&self, org_id: &str) -> Result<Vec<AuditCheckpoint>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare("SELECT * FROM audit_checkpoints WHERE org_id = ?1 ORDER BY seq")
+            .map_err(ServiceError::storage)?;
+        let checkpoints = stmt
+            .query_map([org_id], checkpoint_row)
+            .and_then(|rows| rows.collect())
+            .map_err(ServiceError::storage)?;
+        Ok(checkpoints)
     }
 
     fn audit_head(&self, org_id: &str) -> Result<Option<(u64, String)>> {

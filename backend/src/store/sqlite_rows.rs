@@ -1,7 +1,7 @@
 //! Row mapping for the SQLite store: records to and from columns, enums by their stable wire names,
 //! lists and maps as JSON text.
 
-use cryptera_proto::audit::AuditRecord;
+use cryptera_proto::audit::{AuditCheckpoint, AuditRecord};
 use cryptera_proto::keys::{KeyAlgorithm, KeyState, Mechanism};
 use cryptera_proto::sign::SigningRequestStatus;
 use cryptera_proto::{Base64Bytes, Environment};
@@ -149,4 +149,16 @@ pub(super) fn audit_row(row: &Row<'_>) -> rusqlite::Result<AuditRecord> {
 /// The wire name of a unit enum variant (`"pending"` for `Pending`).
 pub(super) fn enum_name<T: Serialize>(value: &T) -> String {
     json(value).trim_matches('"').to_owned()
+}
+
+pub(super) fn checkpoint_row(row: &Row<'_>) -> rusqlite::Result<AuditCheckpoint> {
+    Ok(AuditCheckpoint {
+        organisation_id: row.get("org_id")?,
+        seq: row.get::<_, i64>("seq")? as u64,
+        head_hash: row.get("head_hash")?,
+        at: row.get("at")?,
+        algorithm: "ed25519".to_owned(),
+        public_key: Base64Bytes(row.get("public_key")?),
+        signature: Base64Bytes(row.get("signature")?),
+    })
 }
