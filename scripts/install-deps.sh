@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build, the tests and the demo use (as root, or through sudo).
 set -euo pipefail
-packages=(build-essential pkg-config opensc libengine-pkcs11-openssl openssl openssh-client libp11-kit-dev p11-kit sqlite3)
+packages=(build-essential pkg-config opensc libengine-pkcs11-openssl openssl openssh-client libp11-kit-dev p11-kit sqlite3
+  file osslsigncode gcab wixl default-jdk-headless gnutls-bin p11-kit-modules openssh-server python3-pykcs11)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -9,6 +10,15 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  # openssh-server is installed for its sshd binary only (the OpenSSH test runs its own on 127.0.0.1):
+  # without systemd, its postinst would start a system sshd on port 22 unless policy-rc.d forbids it.
+  policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+    $sudo chmod 755 "$policy"
+  fi
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  [ -z "$policy" ] || $sudo rm -f "$policy"
 fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests, the integration tests that load the built module, the service's tests,
-# the real-client script (pkcs11-tool, OpenSSL engine, ssh-keygen) and the C example.
+# the real-client scripts (pkcs11-tool, OpenSSL engine, code signing, GnuTLS, p11-kit, OpenSSH, the Python
+# and Rust examples, the .deb) and the C example.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -10,3 +11,4 @@ cargo test --release --workspace
 bash pkcs11-tests/scripts/clients.sh
 bash pkcs11-tests/scripts/audit.sh
 bash pkcs11-tests/scripts/c-example.sh
+bash pkcs11-tests/scripts/codesign.sh

@@ -1,0 +1,62 @@
+# Shared by the client scripts (sourced, not run): a temp directory that holds this run's token store,
+# check() that runs one test and records it, cleanup of background daemons, and the closing
+# "N passed, N failed" line. Every script gets its own store: XDG_DATA_HOME points into its temp dir.
+# shellcheck shell=bash
+set -u
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+module=${MODULE:-$root/target/release/libcryptera_pkcs11.so}
+work=$(mktemp -d)
+export XDG_DATA_HOME=$work/xdg
+unset CRYPTERA_PKCS11_CONFIG
+passed=0
+failed=0
+skipped=0
+cleanups=()
+
+# Runs at exit: every registered cleanup command (daemons this script started), then the temp dir.
+finish() {
+  local c
+  for c in "${cleanups[@]+"${cleanups[@]}"}"; do eval "$c" >/dev/null 2>&1 || true; done
+  rm -rf "$work"
+}
+trap finish EXIT
+trap 'exit 130' INT TERM
+on_exit() { cleanups+=("$1"); }
+
+# check NAME COMMAND...: runs COMMAND, prints "ok" or "FAIL" and the tail of its output.
+check() {
+  local name=$1
+  shift
+  if "$@" >"$work/out" 2>&1; then
+    passed=$((passed + 1))
+    echo "ok   $name"
+  else
+    failed=$((failed + 1))
+    echo "FAIL $name"
+    sed 's/^/     /' "$work/out" | tail -20
+  fi
+}
+
+# skip NAME WHY: a check that cannot run on this machine (a missing optional tool).
+skip() {
+  skipped=$((skipped + 1))
+  echo "skip $1 ($2)"
+}
+
+tool() { pkcs11-tool --module "$module" "$@"; }
+
+# new_token LABEL [SLOT_INDEX]: initialises a token and its user PIN 1234 (SO PIN 87654321).
+new_token() {
+  tool ${2:+--slot-index "$2"} --init-token --label "$1" --so-pin 87654321 &&
+    tool --token-label "$1" --login --login-type so --so-pin 87654321 --init-pin --pin 1234
+}
+
+# done_checks: the closing line; the script's exit status is non-zero if any check failed.
+done_checks() {
+  if [ "$skipped" -gt 0 ]; then
+    echo "$passed passed, $failed failed, $skipped skipped"
+  else
+    echo "$passed passed, $failed failed"
+  fi
+  [ "$failed" -eq 0 ]
+}
