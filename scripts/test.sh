@@ -12,3 +12,4 @@ bash pkcs11-tests/scripts/clients.sh
 bash pkcs11-tests/scripts/audit.sh
 bash pkcs11-tests/scripts/c-example.sh
 bash pkcs11-tests/scripts/codesign.sh
+bash pkcs11-tests/scripts/gnutls-p11kit.sh
