@@ -38,7 +38,7 @@ pub fn read_ulong(bytes: &[u8]) -> Result<CK_ULONG> {
 
 /// Reads a `CK_MECHANISM_TYPE` array (`CKA_ALLOWED_MECHANISMS`).
 pub fn read_ulongs(bytes: &[u8]) -> Result<Vec<CK_ULONG>> {
-    if bytes.len() % ULONG_LEN != 0 {
+    if !bytes.len().is_multiple_of(ULONG_LEN) {
         return Err(Error::AttributeValueInvalid);
     }
     bytes.chunks_exact(ULONG_LEN).map(read_ulong).collect()

@@ -284,7 +284,7 @@ fn to_record(identity: &Identity, event: &Event, time: std::time::SystemTime) ->
         exe: identity.exe.clone(),
         user: identity.user.clone(),
         uid: identity.uid,
-        slot: event.slot.map(|s| s as u64),
+        slot: event.slot,
         token: event.token.as_deref().map(str::to_string),
         key_id: event.key_id.as_deref().map(chain::hex),
         key_label: text(&event.key_label),

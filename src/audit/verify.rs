@@ -23,7 +23,6 @@ pub fn verify(path: &Path) -> std::io::Result<Report> {
     let text = std::fs::read_to_string(path)?;
     let mut report = Report::default();
     let mut prev = GENESIS.to_string();
-    let mut expected_seq = 1u64;
     let mut last: Option<(u64, String)> = None;
     for (index, line) in text.split_inclusive('\n').enumerate() {
         let number = index as u64 + 1;
@@ -50,6 +49,7 @@ pub fn verify(path: &Path) -> std::io::Result<Report> {
                 break;
             }
         };
+        let expected_seq = report.records + 1;
         if record.seq != expected_seq {
             fail(
                 &mut report,
@@ -90,7 +90,6 @@ pub fn verify(path: &Path) -> std::io::Result<Report> {
             }
         }
         prev = hash.clone();
-        expected_seq += 1;
         last = Some((record.seq, hash));
     }
     if report.first_error.is_none() {

@@ -87,7 +87,7 @@ impl Curve {
         let mut buf = vec![0u8; len];
         if hash.len() <= len {
             buf[len - hash.len()..].copy_from_slice(hash);
-        } else if self.bits() % 8 == 0 && len == order_bytes {
+        } else if self.bits().is_multiple_of(8) && len == order_bytes {
             buf.copy_from_slice(&hash[..len]);
         } else {
             return Err(Error::DataLenRange);

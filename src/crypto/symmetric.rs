@@ -88,7 +88,7 @@ pub fn cbc_pad_encrypt(key: &[u8], iv: &[u8], plaintext: &[u8]) -> Result<Vec<u8
 }
 
 pub fn cbc_pad_decrypt(key: &[u8], iv: &[u8], ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-    if ciphertext.is_empty() || ciphertext.len() % AES_BLOCK != 0 {
+    if ciphertext.is_empty() || !ciphertext.len().is_multiple_of(AES_BLOCK) {
         return Err(Error::EncryptedDataLenRange);
     }
     let unbound = UnboundCipherKey::new(aes_cipher(key)?, key).map_err(|_| Error::KeySizeRange)?;
@@ -117,7 +117,7 @@ fn kek(key: &[u8]) -> Result<AesKek> {
 
 /// RFC 3394 key wrap (`CKM_AES_KEY_WRAP`); the input must be a multiple of 8 bytes, at least 16.
 pub fn key_wrap(key: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
-    if plaintext.len() < 16 || plaintext.len() % 8 != 0 {
+    if plaintext.len() < 16 || !plaintext.len().is_multiple_of(8) {
         return Err(Error::DataLenRange);
     }
     let mut out = vec![0u8; plaintext.len() + 8];
@@ -130,7 +130,7 @@ pub fn key_wrap(key: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
 }
 
 pub fn key_unwrap(key: &[u8], wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-    if wrapped.len() < 24 || wrapped.len() % 8 != 0 {
+    if wrapped.len() < 24 || !wrapped.len().is_multiple_of(8) {
         return Err(Error::EncryptedDataLenRange);
     }
     let mut out = Zeroizing::new(vec![0u8; wrapped.len()]);
@@ -157,7 +157,7 @@ pub fn key_wrap_pad(key: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
 }
 
 pub fn key_unwrap_pad(key: &[u8], wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-    if wrapped.len() < 16 || wrapped.len() % 8 != 0 {
+    if wrapped.len() < 16 || !wrapped.len().is_multiple_of(8) {
         return Err(Error::EncryptedDataLenRange);
     }
     let mut out = Zeroizing::new(vec![0u8; wrapped.len()]);

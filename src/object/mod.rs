@@ -175,7 +175,7 @@ pub fn check_kind(kind: Kind, value: &[u8]) -> Result<()> {
         Kind::Date => {
             value.is_empty() || (value.len() == 8 && value.iter().all(u8::is_ascii_digit))
         }
-        Kind::Mechanisms => value.len() % crate::attr::ULONG_LEN == 0,
+        Kind::Mechanisms => value.len().is_multiple_of(crate::attr::ULONG_LEN),
     };
     if ok {
         Ok(())

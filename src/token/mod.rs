@@ -76,8 +76,10 @@ pub(crate) struct Inner {
     by_uid: HashMap<i64, CK_OBJECT_HANDLE>,
     /// Handles by (attribute, value) for the selective attributes searches use most; rebuilt on the
     /// first search after any change (`None` until then).
-    index: Option<HashMap<(CK_ATTRIBUTE_TYPE, Vec<u8>), Vec<CK_OBJECT_HANDLE>>>,
+    index: Option<SearchIndex>,
 }
+
+type SearchIndex = HashMap<(CK_ATTRIBUTE_TYPE, Vec<u8>), Vec<CK_OBJECT_HANDLE>>;
 
 /// Attributes the search index covers.
 const INDEXED: [CK_ATTRIBUTE_TYPE; 2] = [CKA_ID, CKA_LABEL];
@@ -88,7 +90,7 @@ impl Inner {
         self.index = None;
     }
 
-    fn index(&mut self) -> &HashMap<(CK_ATTRIBUTE_TYPE, Vec<u8>), Vec<CK_OBJECT_HANDLE>> {
+    fn index(&mut self) -> &SearchIndex {
         let objects = &self.objects;
         self.index.get_or_insert_with(|| {
             let mut index: HashMap<(CK_ATTRIBUTE_TYPE, Vec<u8>), Vec<CK_OBJECT_HANDLE>> =
