@@ -18,6 +18,7 @@ pub mod password;
 pub mod server;
 pub mod signing;
 pub mod store;
+pub mod tls;
 pub mod totp;
 pub mod util;
 

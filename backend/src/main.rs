@@ -48,9 +48,15 @@ enum Command {
     Init,
     /// Serve the API.
     Serve {
-        /// Plain HTTP is only allowed on a loopback address.
+        /// Without TLS, only a loopback address is allowed.
         #[arg(long, default_value = "127.0.0.1:8443")]
         listen: SocketAddr,
+        /// PEM certificate chain (leaf first) for TLS.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key for TLS.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
         /// Allow production keys although the KEK is only a master-key file.
         #[arg(long)]
         allow_production_keys_with_file_kek: bool,
@@ -233,10 +239,16 @@ fn run(cli: Cli) -> Result<ExitCode, ServiceError> {
         }
         Command::Serve {
             listen,
+            tls_cert,
+            tls_key,
             allow_production_keys_with_file_kek,
             login_failure_delay_ms,
         } => {
-            if !listen.ip().is_loopback() {
+            let tls = match (&tls_cert, &tls_key) {
+                (Some(cert), Some(key)) => Some(cryptera_backend::tls::load_config(cert, key)?),
+                _ => None,
+            };
+            if tls.is_none() && !listen.ip().is_loopback() {
                 return Err(ServiceError::InvalidRequest(format!(
                     "refusing plain HTTP on {listen}: only loopback addresses are allowed without TLS"
                 )));
@@ -247,7 +259,7 @@ fn run(cli: Cli) -> Result<ExitCode, ServiceError> {
                 ..ServiceConfig::default()
             };
             let state = AppState::open(&data_dir, config)?;
-            serve(listen, state)?;
+            serve(listen, tls, state)?;
         }
         Command::Org(OrgCommand::Create { name, trial_days }) => {
             let state = AppState::open(&data_dir, ServiceConfig::default())?;
@@ -411,7 +423,11 @@ fn audit_verify(data_dir: &std::path::Path) -> Result<ExitCode, ServiceError> {
     })
 }
 
-fn serve(listen: SocketAddr, state: AppState) -> Result<(), ServiceError> {
+fn serve(
+    listen: SocketAddr,
+    tls: Option<std::sync::Arc<tokio_rustls::rustls::ServerConfig>>,
+    state: AppState,
+) -> Result<(), ServiceError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -428,8 +444,10 @@ fn serve(listen: SocketAddr, state: AppState) -> Result<(), ServiceError> {
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        server::serve(listener, state, shutdown)
-            .await
-            .map_err(|err| ServiceError::Io(format!("server: {err}")))
+        let served = match tls {
+            Some(tls) => server::serve_tls(listener, tls, state, shutdown).await,
+            None => server::serve(listener, state, shutdown).await,
+        };
+        served.map_err(|err| ServiceError::Io(format!("server: {err}")))
     })
 }

@@ -197,14 +197,14 @@ async fn checkpoint_loop(state: AppState) {
     }
 }
 
-/// Serves the API on `listener` until `shutdown` completes.
+/// Serves the API over plain HTTP on `listener` until `shutdown` completes (loopback only; the CLI
+/// refuses other addresses).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let purger = tokio::spawn(purge_loop(state.clone()));
-    let checkpointer = tokio::spawn(checkpoint_loop(state.clone()));
+    let tasks = start_background(&state);
     let app = crate::api::router(state);
     let result = axum::serve(
         listener,
@@ -212,7 +212,36 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown)
     .await;
-    purger.abort();
-    checkpointer.abort();
+    tasks.iter().for_each(tokio::task::JoinHandle::abort);
     result
+}
+
+/// Serves the API over TLS until `shutdown` completes.
+pub async fn serve_tls(
+    listener: TcpListener,
+    tls: Arc<tokio_rustls::rustls::ServerConfig>,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let tasks = start_background(&state);
+    let app = crate::api::router(state);
+    // `tap_io` is a no-op here; it is what gives axum's connect-info (the peer address) for a custom
+    // listener type.
+    let listener = crate::tls::TlsListener::new(listener, tls)?.tap_io(|_| {});
+    let result = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    tasks.iter().for_each(tokio::task::JoinHandle::abort);
+    result
+}
+
+fn start_background(state: &AppState) -> [tokio::task::JoinHandle<()>; 2] {
+    [
+        tokio::spawn(purge_loop(state.clone())),
+        tokio::spawn(checkpoint_loop(state.clone())),
+    ]
 }
