@@ -13,3 +13,4 @@ bash pkcs11-tests/scripts/audit.sh
 bash pkcs11-tests/scripts/c-example.sh
 bash pkcs11-tests/scripts/codesign.sh
 bash pkcs11-tests/scripts/gnutls-p11kit.sh
+bash pkcs11-tests/scripts/openssh.sh
