@@ -2,7 +2,7 @@
 # Installs the Debian packages the build, the tests and the demo use (as root, or through sudo).
 set -euo pipefail
 packages=(build-essential pkg-config opensc libengine-pkcs11-openssl openssl openssh-client libp11-kit-dev p11-kit sqlite3
-  file osslsigncode gcab wixl default-jdk-headless gnutls-bin p11-kit-modules openssh-server python3-pykcs11 socat)
+  file osslsigncode gcab wixl default-jdk-headless gnutls-bin p11-kit-modules openssh-server python3-pykcs11 socat valgrind)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -14,3 +14,4 @@ bash pkcs11-tests/scripts/c-example.sh
 bash pkcs11-tests/scripts/codesign.sh
 bash pkcs11-tests/scripts/gnutls-p11kit.sh
 bash pkcs11-tests/scripts/openssh.sh
+bash pkcs11-tests/scripts/valgrind.sh
