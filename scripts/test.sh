@@ -15,3 +15,4 @@ bash pkcs11-tests/scripts/codesign.sh
 bash pkcs11-tests/scripts/gnutls-p11kit.sh
 bash pkcs11-tests/scripts/openssh.sh
 bash pkcs11-tests/scripts/valgrind.sh
+bash pkcs11-tests/scripts/examples.sh
