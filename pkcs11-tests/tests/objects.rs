@@ -327,6 +327,20 @@ fn only_the_so_makes_trusted_keys_and_they_alone_wrap_protected_keys() {
     session.logout().unwrap();
     session.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
     assert!(bool_attr(&session, trusted_kek, AttributeType::Trusted));
+    // The logout destroyed the private session key (as C_Logout must): make it again.
+    assert_eq!(
+        rv(session.get_attributes(protected, &[AttributeType::Label])),
+        RvError::ObjectHandleInvalid
+    );
+    let protected = session
+        .create_object(&aes(
+            3,
+            &[
+                Attribute::Extractable(true),
+                Attribute::WrapWithTrusted(true),
+            ],
+        ))
+        .unwrap();
     let wrapped = session
         .wrap_key(&Mechanism::AesKeyWrap, trusted_kek, protected)
         .unwrap();

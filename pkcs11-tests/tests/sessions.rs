@@ -333,3 +333,53 @@ fn the_so_works_with_public_objects_only() {
         .unwrap();
     assert_eq!(visible, vec![public]);
 }
+
+#[test]
+fn logout_invalidates_private_handles_and_destroys_private_session_objects() {
+    let (_slot, session) = user_session("logout-rules");
+    let data = |token: bool, private: bool, label: &str| {
+        vec![
+            Attribute::Class(ObjectClass::DATA),
+            Attribute::Token(token),
+            Attribute::Private(private),
+            Attribute::Label(label.as_bytes().to_vec()),
+            Attribute::Value(b"v".to_vec()),
+        ]
+    };
+    let private_token = session
+        .create_object(&data(true, true, "private-token"))
+        .unwrap();
+    let private_session = session
+        .create_object(&data(false, true, "private-session"))
+        .unwrap();
+    let public_session = session
+        .create_object(&data(false, false, "public-session"))
+        .unwrap();
+    session.logout().unwrap();
+    session.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+
+    let label = |object| attr(&session, object, cryptoki::object::AttributeType::Label);
+    // The old handle of the private token object stays invalid; the object has a new one.
+    assert_eq!(
+        rv(session.get_attributes(private_token, &[cryptoki::object::AttributeType::Label])),
+        RvError::ObjectHandleInvalid
+    );
+    let found = session
+        .find_objects(&[Attribute::Label(b"private-token".to_vec())])
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_ne!(found[0], private_token);
+    // The private session object is gone; the public one is still there.
+    assert!(session
+        .find_objects(&[Attribute::Label(b"private-session".to_vec())])
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        rv(session.get_attributes(private_session, &[cryptoki::object::AttributeType::Label])),
+        RvError::ObjectHandleInvalid
+    );
+    assert_eq!(
+        label(public_session),
+        Attribute::Label(b"public-session".to_vec())
+    );
+}

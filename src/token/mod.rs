@@ -85,6 +85,15 @@ type SearchIndex = HashMap<(CK_ATTRIBUTE_TYPE, Vec<u8>), Vec<CK_OBJECT_HANDLE>>;
 const INDEXED: [CK_ATTRIBUTE_TYPE; 2] = [CKA_ID, CKA_LABEL];
 
 impl Inner {
+    /// Drops the handles of private token objects, so they are never valid again.
+    pub(crate) fn forget_private_handles(&mut self) {
+        for entry in self.objects.values() {
+            if let (Some(uid), true) = (entry.uid, entry.object.is_private()) {
+                self.by_uid.remove(&uid);
+            }
+        }
+    }
+
     /// Marks the object set as changed: the search index is rebuilt on the next search.
     pub(crate) fn objects_changed(&mut self) {
         self.index = None;

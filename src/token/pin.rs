@@ -203,10 +203,15 @@ impl Token {
     }
 }
 
+/// Ends the login. As the spec says for `C_Logout`, handles to private objects become invalid for good
+/// (a later login hands out new ones) and private session objects are destroyed.
 fn forget_login(inner: &mut Inner) {
     inner.role = None;
     inner.key = None;
     inner.seen_version = None;
-    inner.objects.retain(|_, e| e.uid.is_none());
+    inner.forget_private_handles();
+    inner
+        .objects
+        .retain(|_, e| e.uid.is_none() && !e.object.is_private());
     inner.objects_changed();
 }
