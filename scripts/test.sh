@@ -16,3 +16,4 @@ bash pkcs11-tests/scripts/gnutls-p11kit.sh
 bash pkcs11-tests/scripts/openssh.sh
 bash pkcs11-tests/scripts/valgrind.sh
 bash pkcs11-tests/scripts/examples.sh
+bash pkcs11-tests/scripts/deb.sh
