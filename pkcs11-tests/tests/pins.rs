@@ -281,10 +281,10 @@ fn a_pin_change_keeps_every_private_object_readable() {
     let slot = fresh_token("rewrap");
     let session = context.open_rw_session(slot).unwrap();
     session.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
-    let note = session
+    session
         .create_object(&data_object("kept-secret", true, true))
         .unwrap();
-    let (_, private) = key_pair(
+    let (_, _private) = key_pair(
         &session,
         &Mechanism::EccKeyPairGen,
         &[Attribute::EcParams(P256.to_vec())],
@@ -301,12 +301,26 @@ fn a_pin_change_keeps_every_private_object_readable() {
     session
         .login(UserType::User, Some(&pin("changed-again")))
         .unwrap();
+    // Handles to private objects end with the logout; find them again.
+    let find = |class| {
+        session
+            .find_objects(&[Attribute::Class(class), Attribute::Token(true)])
+            .unwrap()[0]
+    };
     assert_eq!(
-        bytes_attr(&session, note, cryptoki::object::AttributeType::Value),
+        bytes_attr(
+            &session,
+            find(ObjectClass::DATA),
+            cryptoki::object::AttributeType::Value
+        ),
         b"kept-secret"
     );
     session
-        .sign(&Mechanism::EcdsaSha256, private, b"still mine")
+        .sign(
+            &Mechanism::EcdsaSha256,
+            find(ObjectClass::PRIVATE_KEY),
+            b"still mine",
+        )
         .unwrap();
     session.logout().unwrap();
     // The SO's PIN change does not touch the user's access either.
@@ -316,6 +330,9 @@ fn a_pin_change_keeps_every_private_object_readable() {
     session
         .login(UserType::User, Some(&pin("changed-again")))
         .unwrap();
+    let note = session
+        .find_objects(&[Attribute::Label(b"kept-secret".to_vec())])
+        .unwrap()[0];
     assert_eq!(
         bytes_attr(&session, note, cryptoki::object::AttributeType::Value),
         b"kept-secret"

@@ -189,11 +189,12 @@ fn a_process_killed_while_generating_keys_leaves_every_committed_key() {
 #[test]
 fn a_process_killed_while_changing_the_pin_leaves_one_of_the_two_pins() {
     let (slot, session) = user_session("sigkill-pin");
-    let note = session
+    session
         .create_object(&[
             Attribute::Class(ObjectClass::DATA),
             Attribute::Token(true),
             Attribute::Private(true),
+            Attribute::Label(b"pin-survivor".to_vec()),
             Attribute::Value(b"survives PIN changes".to_vec()),
         ])
         .unwrap();
@@ -223,6 +224,10 @@ fn a_process_killed_while_changing_the_pin_leaves_one_of_the_two_pins() {
     if session.login(UserType::User, Some(&pin(&last))).is_err() {
         session.login(UserType::User, Some(&pin(other))).unwrap();
     }
+    // Handles to private objects end with a logout: find it again.
+    let note = session
+        .find_objects(&[Attribute::Label(b"pin-survivor".to_vec())])
+        .unwrap()[0];
     assert_eq!(
         bytes_attr(&session, note, AttributeType::Value),
         b"survives PIN changes"
