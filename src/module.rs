@@ -323,4 +323,21 @@ impl Module {
         self.audit.record(event)?;
         outcome
     }
+
+    /// Records a `C_InitToken` attempt.
+    pub fn record_init_token(
+        &self,
+        slot: CK_SLOT_ID,
+        label: &[u8; 32],
+        outcome: &Result<()>,
+    ) -> Result<()> {
+        let label = String::from_utf8_lossy(label).trim_end().to_string();
+        self.audit.record(crate::audit::Event {
+            kind: "init_token",
+            rv: outcome.as_ref().map_or_else(Error::rv, |_| CKR_OK),
+            slot: Some(slot),
+            token: Some(Arc::from(label.as_str())),
+            ..Default::default()
+        })
+    }
 }

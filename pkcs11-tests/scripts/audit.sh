@@ -44,6 +44,7 @@ openssl pkeyutl -encrypt -pubin -keyform DER -inkey "$work/rsa.der" -in "$work/d
 user --decrypt --id 02 -m RSA-PKCS -i "$work/enc" -o "$work/dec" >/dev/null 2>&1
 sleep 0.2
 
+check "token initialisation and PIN setting recorded" bash -c "grep -q '\"event\":\"init_token\",\"rv\":\"CKR_OK\"' '$audit' && grep -q '\"event\":\"init_pin\",\"rv\":\"CKR_OK\"' '$audit'"
 check "login success recorded" has '"event":"login","rv":"CKR_OK"'
 check "login failure recorded" has '"event":"login","rv":"CKR_PIN_INCORRECT"'
 check "logout or session end leaves the chain intact" "$cli" audit verify "$audit"

@@ -218,7 +218,9 @@ pub unsafe extern "C" fn C_InitToken(
         if !module.sessions_on(slot)?.is_empty() {
             return Err(Error::SessionExists);
         }
-        token.init_token(&pin, &label)?;
+        let outcome = token.init_token(&pin, &label);
+        module.record_init_token(slot, &label, &outcome)?;
+        outcome?;
         module.refresh_slots()
     })
 }
@@ -236,7 +238,7 @@ pub unsafe extern "C" fn C_InitPIN(
             if !s.read_write {
                 return Err(Error::SessionReadOnly);
             }
-            s.token.init_pin(&pin)
+            s.init_pin(&pin)
         })
     })
 }
@@ -257,7 +259,7 @@ pub unsafe extern "C" fn C_SetPIN(
             if !s.read_write {
                 return Err(Error::SessionReadOnly);
             }
-            s.token.set_pin(&old, &new)
+            s.set_pin(&old, &new)
         })
     })
 }

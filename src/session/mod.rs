@@ -133,6 +133,18 @@ impl Session {
         outcome
     }
 
+    /// `C_InitPIN` (the SO sets the user PIN), audited.
+    pub fn init_pin(&mut self, pin: &[u8]) -> Result<()> {
+        let outcome = self.token.init_pin(pin);
+        self.record_outcome("init_pin", None, outcome)
+    }
+
+    /// `C_SetPIN`, audited.
+    pub fn set_pin(&mut self, old: &[u8], new: &[u8]) -> Result<()> {
+        let outcome = self.token.set_pin(old, new);
+        self.record_outcome("set_pin", None, outcome)
+    }
+
     pub fn auditor(&self) -> &Arc<Auditor> {
         &self.audit
     }
