@@ -263,7 +263,7 @@ async fn kept_checkpoints_catch_a_removed_tail() {
     let service = TestService::start_with(config).await;
     let (org, _) = busy_org(&service).await;
     // The service checkpoints on its own once the chain has moved.
-    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let kept = service.state.store().checkpoints(&org).unwrap();
     let head = service.state.store().audit_head(&org).unwrap().unwrap();
     assert_eq!(

@@ -1,10 +1,12 @@
-//! Key administration over HTTP: locks, scheduled deletion, restore, destruction, certificate chains.
+//! Key administration over HTTP: locks, scheduled deletion, restore, destruction, certificate chains,
+//! and what is stored of a key (never the private key in clear).
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use common::{all_keys, expect_error, json, sha256, token, TestService};
+use cryptera_backend::api::key_info;
 use cryptera_proto::auth::{Operation, Role};
 use cryptera_proto::error::ErrorCode;
 use cryptera_proto::keys::{KeyInfo, KeyList, KeyState};
@@ -232,4 +234,65 @@ async fn certificate_chains_must_match_the_key() {
         ErrorCode::KeyLocked,
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_keys_are_never_stored_in_clear() {
+    let service = TestService::start().await;
+    let org = service.org("acme");
+    let keygen = token(
+        &service,
+        &org,
+        Environment::Development,
+        &[Operation::Keygen, Operation::Read],
+        all_keys(),
+    );
+    let response = service
+        .post(
+            &keygen,
+            "/v1/keys",
+            &json!({"label": "secret", "algorithm": "ecdsa_p256"}),
+        )
+        .await;
+    let key: KeyInfo = json(response).await;
+
+    let record = service
+        .state
+        .store()
+        .key_by_id(&org, &key.id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(key_info(&record), key);
+    let aad =
+        cryptera_backend::api::private_key_aad(&record.id, &record.org_id, record.environment);
+    let pkcs8 = service
+        .state
+        .kek()
+        .open(&aad, &record.sealed_private_key)
+        .unwrap();
+    let wrong_env =
+        cryptera_backend::api::private_key_aad(&record.id, &record.org_id, Environment::Production);
+    assert!(service
+        .state
+        .kek()
+        .open(&wrong_env, &record.sealed_private_key)
+        .is_err());
+
+    // The private scalar appears in no database file (main file or write-ahead log).
+    let pair = aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        &pkcs8,
+    )
+    .unwrap();
+    let scalar =
+        aws_lc_rs::encoding::AsBigEndian::<aws_lc_rs::encoding::EcPrivateKeyBin>::as_be_bytes(
+            &pair.private_key(),
+        )
+        .unwrap();
+    let scalar = scalar.as_ref();
+    assert_eq!(scalar.len(), 32);
+    for entry in std::fs::read_dir(service.dir.path()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(!bytes.windows(scalar.len()).any(|w| w == scalar));
+    }
 }

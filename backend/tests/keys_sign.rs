@@ -10,7 +10,6 @@ use aws_lc_rs::signature::{
     ED25519, RSA_PKCS1_2048_8192_SHA256, RSA_PSS_2048_8192_SHA384,
 };
 use common::{all_keys, expect_error, json, sha256, token, TestService};
-use cryptera_backend::api::key_info;
 use cryptera_proto::auth::{KeyScope, Operation, Role};
 use cryptera_proto::error::ErrorCode;
 use cryptera_proto::keys::{KeyInfo, KeyList};
@@ -544,63 +543,4 @@ async fn an_idempotency_key_never_signs_twice() {
         .filter(|r| r.action == "key.sign" && r.outcome == "ok")
         .count();
     assert_eq!(signatures, 2, "two signing requests, two signatures");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn private_keys_are_never_stored_in_clear() {
-    let service = TestService::start().await;
-    let org = service.org("acme");
-    let keygen = token(
-        &service,
-        &org,
-        Environment::Development,
-        &[Operation::Keygen, Operation::Read],
-        all_keys(),
-    );
-    let key = create_key(
-        &service,
-        &keygen,
-        json!({"label": "secret", "algorithm": "ecdsa_p256"}),
-    )
-    .await;
-
-    let record = service
-        .state
-        .store()
-        .key_by_id(&org, &key.id)
-        .unwrap()
-        .unwrap();
-    assert_eq!(key_info(&record), key);
-    let aad =
-        cryptera_backend::api::private_key_aad(&record.id, &record.org_id, record.environment);
-    let pkcs8 = service
-        .state
-        .kek()
-        .open(&aad, &record.sealed_private_key)
-        .unwrap();
-    let wrong_env =
-        cryptera_backend::api::private_key_aad(&record.id, &record.org_id, Environment::Production);
-    assert!(service
-        .state
-        .kek()
-        .open(&wrong_env, &record.sealed_private_key)
-        .is_err());
-
-    // The private scalar appears in no database file (main file or write-ahead log).
-    let pair = aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(
-        &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-        &pkcs8,
-    )
-    .unwrap();
-    let scalar =
-        aws_lc_rs::encoding::AsBigEndian::<aws_lc_rs::encoding::EcPrivateKeyBin>::as_be_bytes(
-            &pair.private_key(),
-        )
-        .unwrap();
-    let scalar = scalar.as_ref();
-    assert_eq!(scalar.len(), 32);
-    for entry in std::fs::read_dir(service.dir.path()).unwrap() {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-        assert!(!bytes.windows(scalar.len()).any(|w| w == scalar));
-    }
 }

@@ -6,6 +6,7 @@
 //! PostgreSQL implementation can be added behind the same trait.
 
 pub mod sqlite;
+mod sqlite_audit;
 mod sqlite_rows;
 mod sqlite_tx;
 

@@ -13,11 +13,13 @@ use cryptera_proto::sign::SigningRequestStatus;
 use cryptera_proto::{Base64Bytes, Environment};
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
+use super::sqlite_audit as audit_queries;
 use super::sqlite_rows::{
-    audit_row, checkpoint_row, credential_row, enum_name, json, key_row, org_row, request_row,
-    user_row,
+    credential_row, enum_name, json, key_row, org_row, request_row, user_row,
 };
-use super::sqlite_tx::{append, open_window, scrub_approver, take_tokens, write_request};
+use super::sqlite_tx::{
+    append, erase_user, open_window, purge_due_keys, take_tokens, write_request,
+};
 use super::{
     ApprovalWindowQuery, AuditFilter, CredentialRecord, Idempotent, KeyRecord, KeyUpdate,
     OrgRecord, RateBucket, RequestFinish, RequestUpdate, SigningRequestRecord, Store, TotpUpdate,
@@ -196,29 +198,7 @@ impl Store for SqliteStore {
     }
 
     fn erase_user(&self, org_id: &str, user_id: &str, at: i64, audit: &AuditEvent) -> Result<bool> {
-        self.write(|tx| {
-            let erased_name = format!("erased-{user_id}");
-            let changed = tx
-                .execute(
-                    "UPDATE users SET username = ?3, password_hash = '', roles = '[]', totp_sealed = NULL,
-                        totp_pending_sealed = NULL
-                     WHERE org_id = ?1 AND id = ?2",
-                    params![org_id, user_id, erased_name],
-                )
-                .map_err(ServiceError::storage)?;
-            if changed == 0 {
-                return Ok(false);
-            }
-            tx.execute(
-                "UPDATE credentials SET revoked_at = ?3
-                 WHERE org_id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
-                params![org_id, user_id, at],
-            )
-            .map_err(ServiceError::storage)?;
-            scrub_approver(tx, org_id, user_id, &erased_name)?;
-            append(tx, audit)?;
-            Ok(true)
-        })
+        self.write(|tx| erase_user(tx, org_id, user_id, at, audit))
     }
 
     fn update_user_totp(
@@ -433,31 +413,7 @@ impl Store for SqliteStore {
     }
 
     fn purge_due_keys(&self, now: i64) -> Result<Vec<String>> {
-        self.write(|tx| {
-            let due: Vec<(String, String)> = {
-                let mut stmt = tx
-                    .prepare(
-                        "SELECT org_id, id FROM keys
-                         WHERE state = 'pending_deletion' AND purge_at <= ?1 AND locked = 0",
-                    )
-                    .map_err(ServiceError::storage)?;
-                let rows = stmt
-                    .query_map([now], |row| Ok((row.get(0)?, row.get(1)?)))
-                    .and_then(|rows| rows.collect())
-                    .map_err(ServiceError::storage)?;
-                rows
-            };
-            for (org_id, id) in &due {
-                // Overwrite the sealed key; the KEK-encrypted bytes are gone with it.
-                tx.execute(
-                    "UPDATE keys SET sealed_private_key = X'', state = 'destroyed' WHERE org_id = ?1 AND id = ?2",
-                    [org_id, id],
-                )
-                .map_err(ServiceError::storage)?;
-                append(tx, &AuditEvent::new(org_id, "svc", "key.purge", id))?;
-            }
-            Ok(due.into_iter().map(|(_, id)| id).collect())
-        })
+        self.write(|tx| purge_due_keys(tx, now))
     }
 
     fn create_signing_request(
@@ -566,87 +522,23 @@ impl Store for SqliteStore {
     }
 
     fn audit_records(&self, org_id: &str, after_seq: u64, limit: u32) -> Result<Vec<AuditRecord>> {
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare(
-                "SELECT * FROM audit_records WHERE org_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-            )
-            .map_err(ServiceError::storage)?;
-        let records = stmt
-            .query_map(params![org_id, after_seq as i64, limit], audit_row)
-            .and_then(|rows| rows.collect())
-            .map_err(ServiceError::storage)?;
-        Ok(records)
+        audit_queries::audit_records(&self.lock(), org_id, after_seq, limit)
     }
 
     fn search_audit(&self, org_id: &str, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare(
-                "SELECT * FROM audit_records WHERE org_id = ?1 AND seq > ?2
-                   AND (?4 IS NULL OR action = ?4) AND (?5 IS NULL OR target = ?5)
-                   AND (?6 IS NULL OR at >= ?6) AND (?7 IS NULL OR at < ?7)
-                 ORDER BY seq LIMIT ?3",
-            )
-            .map_err(ServiceError::storage)?;
-        let records = stmt
-            .query_map(
-                params![
-                    org_id,
-                    filter.after_seq as i64,
-                    filter.limit,
-                    filter.action,
-                    filter.target,
-                    filter.since,
-                    filter.until
-                ],
-                audit_row,
-            )
-            .and_then(|rows| rows.collect())
-            .map_err(ServiceError::storage)?;
-        Ok(records)
+        audit_queries::search_audit(&self.lock(), org_id, filter)
     }
 
     fn save_checkpoint(&self, checkpoint: &AuditCheckpoint) -> Result<()> {
-        self.write(|tx| {
-            tx.execute(
-                "INSERT OR IGNORE INTO audit_checkpoints (org_id, seq, head_hash, at, public_key, signature)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    checkpoint.organisation_id,
-                    checkpoint.seq as i64,
-                    checkpoint.head_hash,
-                    checkpoint.at,
-                    checkpoint.public_key.as_slice(),
-                    checkpoint.signature.as_slice()
-                ],
-            )
-            .map_err(ServiceError::storage)
-            .map(drop)
-        })
+        self.write(|tx| audit_queries::save_checkpoint(tx, checkpoint))
     }
 
     fn checkpoints(&self, org_id: &str) -> Result<Vec<AuditCheckpoint>> {
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare("SELECT * FROM audit_checkpoints WHERE org_id = ?1 ORDER BY seq")
-            .map_err(ServiceError::storage)?;
-        let checkpoints = stmt
-            .query_map([org_id], checkpoint_row)
-            .and_then(|rows| rows.collect())
-            .map_err(ServiceError::storage)?;
-        Ok(checkpoints)
+        audit_queries::checkpoints(&self.lock(), org_id)
     }
 
     fn audit_head(&self, org_id: &str) -> Result<Option<(u64, String)>> {
-        self.lock()
-            .query_row(
-                "SELECT seq, hash FROM audit_records WHERE org_id = ?1 ORDER BY seq DESC LIMIT 1",
-                [org_id],
-                |row| Ok((row.get::<_, i64>(0)? as u64, row.get(1)?)),
-            )
-            .optional()
-            .map_err(ServiceError::storage)
+        audit_queries::audit_head(&self.lock(), org_id)
     }
 
     fn take_rate_tokens(&self, buckets: &[RateBucket], now_ms: i64) -> Result<Option<u64>> {

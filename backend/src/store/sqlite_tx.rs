@@ -1,5 +1,6 @@
 //! Transaction helpers of the SQLite store: appending to the audit chain, approval-window lookup,
-//! writing signing requests and token-bucket arithmetic. Each runs inside a caller's transaction.
+//! writing signing requests, token-bucket arithmetic, erasing a person and destroying due keys. Each
+//! runs inside a caller's transaction.
 
 use cryptera_proto::audit::AuditRecord;
 use cryptera_proto::sign::ApprovalInfo;
@@ -209,4 +210,60 @@ pub(super) fn scrub_approver(
         .map_err(ServiceError::storage)?;
     }
     Ok(())
+}
+
+pub(super) fn erase_user(
+    tx: &Transaction<'_>,
+    org_id: &str,
+    user_id: &str,
+    at: i64,
+    audit: &AuditEvent,
+) -> Result<bool> {
+    let erased_name = format!("erased-{user_id}");
+    let changed = tx
+        .execute(
+            "UPDATE users SET username = ?3, password_hash = '', roles = '[]', totp_sealed = NULL,
+                totp_pending_sealed = NULL
+             WHERE org_id = ?1 AND id = ?2",
+            params![org_id, user_id, erased_name],
+        )
+        .map_err(ServiceError::storage)?;
+    if changed == 0 {
+        return Ok(false);
+    }
+    tx.execute(
+        "UPDATE credentials SET revoked_at = ?3
+         WHERE org_id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
+        params![org_id, user_id, at],
+    )
+    .map_err(ServiceError::storage)?;
+    scrub_approver(tx, org_id, user_id, &erased_name)?;
+    append(tx, audit)?;
+    Ok(true)
+}
+
+pub(super) fn purge_due_keys(tx: &Transaction<'_>, now: i64) -> Result<Vec<String>> {
+    let due: Vec<(String, String)> = {
+        let mut stmt = tx
+            .prepare(
+                "SELECT org_id, id FROM keys
+                 WHERE state = 'pending_deletion' AND purge_at <= ?1 AND locked = 0",
+            )
+            .map_err(ServiceError::storage)?;
+        let rows = stmt
+            .query_map([now], |row| Ok((row.get(0)?, row.get(1)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(ServiceError::storage)?;
+        rows
+    };
+    for (org_id, id) in &due {
+        // Overwrite the sealed key; the KEK-encrypted bytes are gone with it.
+        tx.execute(
+            "UPDATE keys SET sealed_private_key = X'', state = 'destroyed' WHERE org_id = ?1 AND id = ?2",
+            [org_id, id],
+        )
+        .map_err(ServiceError::storage)?;
+        append(tx, &AuditEvent::new(org_id, "svc", "key.purge", id))?;
+    }
+    Ok(due.into_iter().map(|(_, id)| id).collect())
 }
