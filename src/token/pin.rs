@@ -92,7 +92,7 @@ impl Token {
         }
         let key = crypt::new_token_key()?;
         let uuid = crate::crypto::random_vec(16)?.to_vec();
-        let serial: String = uuid[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let serial = crate::audit::chain::hex(&uuid[..8]);
         let so_wrap =
             crypt::wrap_token_key(&key, so_pin, self.kdf_params(), &context(&uuid, Role::So))?;
         let trimmed = String::from_utf8_lossy(label)
