@@ -131,6 +131,27 @@ for label in rsa-signer ec-signer; do
     jarsigner -verify -strict -verbose -certs -keystore trust.p12 -storepass changeit 'app-$label.jar' | tee v.txt &&
     grep -q 'jar verified' v.txt && grep -q 'Signed by \"CN=Cryptera test $label\"' v.txt"
 done
+cp app.jar app-pss.jar
+check "jarsigner -sigalg RSASSA-PSS (rsa-signer)" jarsigner "${java_token[@]}" -sigalg RSASSA-PSS -certchain rsa-signer-chain.pem app-pss.jar rsa-signer
+check "jarsigner -verify -strict RSASSA-PSS" bash -c "
+  jarsigner -verify -strict -verbose -keystore trust.p12 -storepass changeit app-pss.jar | tee v.txt &&
+  grep -q 'jar verified' v.txt && grep -q 'Signature algorithm: RSASSA-PSS' v.txt"
+# Java generating on the token: a P-384 key pair and its self-signed certificate, both token objects.
+check "keytool -genkeypair on the token (EC P-384)" \
+  keytool -genkeypair "${java_token[@]}" -alias java-ec384 -keyalg EC -groupname secp384r1 -dname CN=java-ec384 -validity 30
+# SunPKCS11 names the private key and the certificate by CKA_ID = the alias, and labels the certificate.
+java_id=$(printf java-ec384 | od -An -tx1 | tr -d ' \n')
+check "the Java private key and certificate are token objects" bash -c "
+  pkcs11-tool --module '$module' --token-label codesign --login --pin 1234 -O | tee objects.txt &&
+  grep -A2 '^Private Key Object; EC' objects.txt | grep -q 'ID: *$java_id' &&
+  grep -A4 '^Certificate Object' objects.txt | grep -q 'ID: *$java_id'"
+cp app.jar app-java.jar
+check "jarsigner with the Java-generated key" bash -c "
+  jarsigner ${java_token[*]} app-java.jar java-ec384 &&
+  jarsigner -verify -verbose app-java.jar | tee v.txt && grep -q 'Signature algorithm: SHA384withECDSA, 384-bit key' v.txt && grep -q 'jar verified' v.txt"
+check "keytool -delete removes the entry from the token" bash -c "
+  keytool -delete ${java_token[*]} -alias java-ec384 &&
+  ! pkcs11-tool --module '$module' --token-label codesign --login --pin 1234 -O | grep -q 'ID: *$java_id'"
 check "jarsigner -verify rejects a modified JAR" bash -c "
   cp app-ec-signer.jar bad.jar && mkdir -p x/app && printf tampered >x/app/hello.txt && jar uf bad.jar -C x app/hello.txt &&
   ! jarsigner -verify -strict -keystore trust.p12 -storepass changeit bad.jar"
