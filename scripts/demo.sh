@@ -4,7 +4,7 @@
 # and verify the signature with OpenSSL outside the module.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+scripts/install-deps.sh demo
 export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-2}
 cargo build --release --quiet -p cryptera-pkcs11
 module=$PWD/target/release/libcryptera_pkcs11.so

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the build, the tests and the demo use (as root, or through sudo).
+# Installs the Debian packages the build and the tests use (as root, or through sudo).
+# `install-deps.sh demo` installs only what the demo needs: a C compiler, pkcs11-tool and OpenSSL.
 set -euo pipefail
-packages=(build-essential pkg-config opensc libengine-pkcs11-openssl openssl openssh-client libp11-kit-dev p11-kit sqlite3
-  file osslsigncode gcab wixl default-jdk-headless gnutls-bin p11-kit-modules openssh-server python3-pykcs11 socat valgrind)
+packages=(build-essential pkg-config opensc openssl)
+if [ "${1:-all}" != demo ]; then
+  packages+=(libengine-pkcs11-openssl openssh-client libp11-kit-dev p11-kit sqlite3
+    file osslsigncode gcab wixl default-jdk-headless gnutls-bin p11-kit-modules openssh-server python3-pykcs11 socat valgrind)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
