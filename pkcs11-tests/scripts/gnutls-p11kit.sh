@@ -38,6 +38,7 @@ cat >leaf.tmpl <<'TMPL'
 cn = "localhost"
 dns_name = "localhost"
 tls_www_server
+tls_www_client
 signing_key
 expiration_days = 365
 TMPL
@@ -60,6 +61,33 @@ check "p11tool --export the certificate" bash -c "
   p11tool --provider '$module' --export '$token;object=gnu-rsa;type=cert' --outfile exported.pem &&
   cmp <(openssl x509 -in exported.pem -outform DER) <(openssl x509 -in rsa.pem -outform DER)"
 check "p11tool --list-all-certs" bash -c "p11tool --provider '$module' --list-all-certs '$token' | grep -q 'object=gnu-rsa;type=cert'"
+# TLS 1.3 with token keys, on 127.0.0.1: gnutls-cli authenticates as a client with the token's RSA key
+# (RSA-PSS), and OpenSSL's s_server serves with it (through the pkcs11 engine) to gnutls-cli.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# tls NAME SERVER-ARGS -- CLIENT-ARGS: runs one s_server -rev session; the client must read "olleh".
+tls() {
+  local port server_pid args=() ok=1
+  port=$(free_port)
+  while [ "$1" != "--" ]; do args+=("$1"); shift; done
+  shift
+  OPENSSL_CONF=$work/engine.cnf openssl s_server -accept "127.0.0.1:$port" "${args[@]}" -rev >"s_server.$port.log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 50); do ss -ltn "sport = :$port" | grep -q "127.0.0.1:$port" && break; sleep 0.1; done
+  echo hello | gnutls-cli --sni-hostname localhost --verify-hostname localhost -p "$port" "$@" 127.0.0.1 | tee cli.log &&
+    grep -q '^olleh' cli.log && ok=0
+  kill "$server_pid" 2>/dev/null
+  wait "$server_pid" 2>/dev/null
+  return $ok
+}
+printf 'openssl_conf = init\n[init]\nengines = engines\n[engines]\npkcs11 = pkcs11\n[pkcs11]\nMODULE_PATH = %s\ninit = 0\n' "$module" >engine.cnf
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server.key -subj /CN=localhost \
+  -addext subjectAltName=DNS:localhost -out server.pem 2>/dev/null
+check "gnutls-cli: TLS 1.3 client certificate with the token RSA key" \
+  tls -cert server.pem -key server.key -Verify 1 -verify_return_error -CAfile ca.pem -- \
+  --provider "$module" --x509cafile server.pem --x509certfile rsa.pem --x509keyfile "$token;object=gnu-rsa;type=private"
+check "gnutls-cli verifies an OpenSSL server whose key is on the token" \
+  tls -engine pkcs11 -keyform engine -key "$token;object=gnu-rsa;type=private;pin-value=1234" -cert rsa.pem -- \
+  --x509cafile ca.pem
 check "p11tool --delete the certificate" bash -c "
   p11tool --provider '$module' --login --batch --delete '$token;object=gnu-rsa;type=cert' &&
   ! p11tool --provider '$module' --list-all-certs '$token' | grep -q 'object=gnu-rsa;type=cert'"
