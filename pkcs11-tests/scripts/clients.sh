@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Drives real PKCS#11 clients against a fresh token of the built module: OpenSC pkcs11-tool, OpenSSL
-# through libengine-pkcs11-openssl, and ssh-keygen. Prints one line per check and a closing
+# Drives real PKCS#11 clients against a fresh token of the built module: OpenSC pkcs11-tool (--test,
+# --test-ec, --test-fork, keys, objects), OpenSSL through libengine-pkcs11-openssl (CSR, certificates,
+# a token CA, sign, decrypt, CMS and S/MIME), and ssh-keygen. Prints one line per check and a closing
 # "N passed, N failed" line; exits non-zero if any check failed.
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -37,6 +38,13 @@ check "keygen EC P-384" user --keypairgen --key-type EC:secp384r1 --id 03 --labe
 check "keygen AES-256" user --keygen --key-type AES:32 --id 10 --label aes
 check "keygen generic secret" user --keygen --key-type GENERIC:32 --id 11 --label hmac
 check "pkcs11-tool --test" user --test
+check "pkcs11-tool --test-ec" user --test-ec --keypairgen --id 77 --key-type EC:prime256v1
+check "pkcs11-tool --test-fork" user --test-fork
+printf 'a data object\n' >"$work/data-object"
+check "data object write/read" bash -c "
+  pkcs11-tool --module '$module' --token-label clients --login --pin 1234 --write-object '$work/data-object' --type data --label notes --application-label cryptera-tests &&
+  pkcs11-tool --module '$module' --token-label clients --read-object --type data --label notes -o '$work/data-object.back' &&
+  cmp '$work/data-object' '$work/data-object.back'"
 check "list mechanisms" bash -c "pkcs11-tool --module '$module' --token-label clients -M | grep -q ECDSA-SHA256"
 
 printf 'data to sign' >"$work/data"
@@ -104,6 +112,41 @@ for key in rsa:01 ec256:02; do
   check "openssl dgst -verify ($label)" bash -c "openssl x509 -in '$work/$label.crt' -pubkey -noout >'$work/$label.pub' && openssl dgst -sha256 -verify '$work/$label.pub' -signature '$work/$label.dgst.sig' '$work/data'"
   check "openssl pkeyutl -sign ($label)" bash -c "openssl dgst -sha256 -binary '$work/data' >'$work/hash' && OPENSSL_CONF='$engine_conf' openssl pkeyutl -sign -engine pkcs11 -keyform engine -inkey '$uri' -in '$work/hash' -out '$work/$label.pk.sig' -pkeyopt digest:sha256 && openssl pkeyutl -verify -pubin -inkey '$work/$label.pub' -in '$work/hash' -sigfile '$work/$label.pk.sig' -pkeyopt digest:sha256"
 done
+
+# The token key as a CA, decryption and CMS/S-MIME through the engine.
+ec_uri="pkcs11:token=clients;object=ec256;type=private"
+rsa_uri="pkcs11:token=clients;object=rsa;type=private"
+check "openssl CA-signed certificate (token EC key as the CA)" bash -c "
+  OPENSSL_CONF='$engine_conf' openssl req -new -x509 -days 30 -engine pkcs11 -keyform engine -key '$ec_uri' -subj /CN=token-ca \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign -out '$work/ca.crt' &&
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout '$work/leaf.key' -subj /CN=leaf -out '$work/leaf.csr' &&
+  OPENSSL_CONF='$engine_conf' openssl x509 -req -engine pkcs11 -CAkeyform engine -CAkey '$ec_uri' -CA '$work/ca.crt' \
+    -in '$work/leaf.csr' -set_serial 5 -days 10 -out '$work/leaf.crt' &&
+  openssl verify -CAfile '$work/ca.crt' '$work/leaf.crt'"
+printf 'a secret\n' >"$work/secret"
+for padding in pkcs1 oaep; do
+  opts=""
+  [ "$padding" = pkcs1 ] || opts="-pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256"
+  check "openssl pkeyutl -decrypt ($padding)" bash -c "
+    openssl pkeyutl -encrypt -pubin -inkey '$work/rsa.pub' $opts -in '$work/secret' -out '$work/secret.$padding' &&
+    OPENSSL_CONF='$engine_conf' openssl pkeyutl -decrypt -engine pkcs11 -keyform engine -inkey '$rsa_uri' $opts \
+      -in '$work/secret.$padding' -out '$work/secret.$padding.dec' && cmp '$work/secret' '$work/secret.$padding.dec'"
+done
+check "openssl cms -sign / -verify (RSA)" bash -c "
+  OPENSSL_CONF='$engine_conf' openssl cms -sign -engine pkcs11 -keyform engine -inkey '$rsa_uri' -signer '$work/rsa.crt' \
+    -binary -in '$work/data' -outform DER -out '$work/data.p7s' &&
+  openssl cms -verify -CAfile '$work/rsa.crt' -binary -inform DER -in '$work/data.p7s' -content '$work/data' -out /dev/null"
+check "openssl cms -sign / -verify (ECDSA)" bash -c "
+  OPENSSL_CONF='$engine_conf' openssl cms -sign -engine pkcs11 -keyform engine -inkey '$ec_uri' -signer '$work/ca.crt' \
+    -binary -in '$work/data' -outform DER -out '$work/data.ec.p7s' &&
+  openssl cms -verify -CAfile '$work/ca.crt' -purpose any -binary -inform DER -in '$work/data.ec.p7s' -content '$work/data' -out /dev/null"
+check "openssl smime -sign / -verify (RSA)" bash -c "
+  OPENSSL_CONF='$engine_conf' openssl smime -sign -engine pkcs11 -keyform engine -inkey '$rsa_uri' -signer '$work/rsa.crt' \
+    -in '$work/data' -out '$work/data.smime' && openssl smime -verify -CAfile '$work/rsa.crt' -in '$work/data.smime' -out /dev/null"
+check "openssl cms -decrypt (RSA key on the token)" bash -c "
+  openssl cms -encrypt -binary -aes256 -in '$work/secret' -outform DER -out '$work/secret.p7' '$work/rsa.crt' &&
+  OPENSSL_CONF='$engine_conf' openssl cms -decrypt -engine pkcs11 -keyform engine -inkey '$rsa_uri' -recip '$work/rsa.crt' \
+    -inform DER -in '$work/secret.p7' -out '$work/secret.cms.dec' && cmp '$work/secret' '$work/secret.cms.dec'"
 
 check "ssh-keygen -D lists token keys" bash -c "ssh-keygen -D '$module' | grep -q '^ssh-rsa ' && ssh-keygen -D '$module' | grep -q '^ecdsa-sha2-nistp256 '"
 
