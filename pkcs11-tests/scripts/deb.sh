@@ -9,7 +9,7 @@ cd "$work"
 installed=/usr/lib/x86_64-linux-gnu/pkcs11/libcryptera_pkcs11.so
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
-export PATH=$HOME/.cargo/bin:$PATH
+export PATH=${CARGO_HOME:-${HOME:-/root}/.cargo}/bin:$PATH
 
 check "cargo-deb available (cargo install cargo-deb --locked)" bash -c "
   command -v cargo-deb >/dev/null || cargo install cargo-deb --locked --quiet"
