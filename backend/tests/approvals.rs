@@ -273,6 +273,27 @@ async fn approver_groups_mfa_and_expiry() {
     )
     .await;
     assert_eq!(polled.status, SigningRequestStatus::Expired);
+    let pending_list: SigningRequestList = json(
+        service
+            .get(&signer, "/v1/signing-requests?status=pending")
+            .await,
+    )
+    .await;
+    assert!(pending_list.requests.iter().all(|r| r.id != late.id));
+    let expired_list: SigningRequestList = json(
+        service
+            .get(&signer, "/v1/signing-requests?status=expired")
+            .await,
+    )
+    .await;
+    assert_eq!(
+        expired_list
+            .requests
+            .iter()
+            .map(|r| r.id.as_str())
+            .collect::<Vec<_>>(),
+        [late.id.as_str()]
+    );
     let approve = format!("/v1/signing-requests/{}/approve", late.id);
     expect_error(
         service.post(&carol, &approve, &json!({})).await,
@@ -370,4 +391,56 @@ async fn an_approval_window_covers_a_release_pipeline() {
         .post(&other, &sign_path, &sign_body(&sha256(b"file 5"), "f5"))
         .await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_scheduled_for_deletion_signs_no_approved_request() {
+    let service = TestService::start().await;
+    let org = service.org("acme");
+    let key = key_with_policy(&service, &org, json!({"approvals_required": 1})).await;
+    let signer = token(
+        &service,
+        &org,
+        Environment::Development,
+        &[Operation::Sign, Operation::Read],
+        all_keys(),
+    );
+    let admin = token(
+        &service,
+        &org,
+        Environment::Development,
+        &[Operation::Admin, Operation::Read],
+        all_keys(),
+    );
+    let mut ann = service.user(&org, "ann", &[Role::Approver]);
+    let ann = service
+        .mfa_session(&mut ann, Environment::Development)
+        .await;
+    let pending: SigningRequestInfo = json(
+        service
+            .post(
+                &signer,
+                &format!("/v1/keys/{}/sign", key.id),
+                &sign_body(&sha256(b"late"), "d1"),
+            )
+            .await,
+    )
+    .await;
+    let response = service
+        .delete(&admin, &format!("/v1/keys/{}", key.id))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let approve = format!("/v1/signing-requests/{}/approve", pending.id);
+    expect_error(
+        service.post(&ann, &approve, &json!({})).await,
+        ErrorCode::KeyDeleted,
+    )
+    .await;
+    let stored = service
+        .state
+        .store()
+        .signing_request(&org, &pending.id)
+        .unwrap()
+        .unwrap();
+    assert!(stored.signature.is_none() && stored.approvals.is_empty());
 }

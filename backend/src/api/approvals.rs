@@ -35,17 +35,30 @@ pub async fn list(
         .blocking(move |state| {
             let all = state
                 .store()
-                .list_signing_requests(&caller.org.id, query.status)?;
+                .list_signing_requests(&caller.org.id, stored_status(query.status))?;
             let mut visible = Vec::new();
             for request in all {
-                if visible_key(state, &caller, &request.key_id).is_ok() {
-                    visible.push(info(&request));
+                let view = info(&request);
+                // A stored `pending` past its expiry is shown (and filtered) as `expired`.
+                let wanted = query.status.is_none_or(|status| status == view.status);
+                if wanted && visible_key(state, &caller, &request.key_id).is_ok() {
+                    visible.push(view);
                 }
             }
             Ok(visible)
         })
         .await?;
     Ok(Json(SigningRequestList { requests }))
+}
+
+/// The stored status to filter on: `pending` and `expired` are told apart by time, so both are read.
+fn stored_status(wanted: Option<SigningRequestStatus>) -> Option<SigningRequestStatus> {
+    wanted.filter(|status| {
+        !matches!(
+            status,
+            SigningRequestStatus::Pending | SigningRequestStatus::Expired
+        )
+    })
 }
 
 fn visible_request(
@@ -129,6 +142,8 @@ pub fn decide_blocking(
 ) -> Result<SigningRequestInfo> {
     caller.require(Operation::Approve)?;
     let (_, key) = visible_request(state, caller, id)?;
+    // A key scheduled for deletion signs nothing, not even requests approved before.
+    let key_usable = key.state == cryptera_proto::keys::KeyState::Active;
     let approver_name = approver_name(state, caller)?;
     let mut update = |request: &mut SigningRequestRecord| {
         if request.status != SigningRequestStatus::Pending {
@@ -136,6 +151,7 @@ pub fn decide_blocking(
         }
         if request.expires_at <= now() {
             request.status = SigningRequestStatus::Expired;
+            request.data = None;
             return Ok(caller
                 .audit("sign.expire", &request.key_id)
                 .detail("request_id", request.id.clone()));
@@ -158,11 +174,15 @@ pub fn decide_blocking(
         let event = match decision {
             Decision::Deny(reason) => {
                 request.status = SigningRequestStatus::Denied;
+                request.data = None;
                 caller
                     .audit("sign.deny", &request.key_id)
                     .detail("reason", reason.clone().unwrap_or_default())
             }
             Decision::Approve => {
+                if !key_usable {
+                    return Err(ServiceError::KeyDeleted);
+                }
                 request.approvals.push(ApprovalInfo {
                     approver_id: caller.actor().to_owned(),
                     approver: approver_name.clone(),

@@ -8,7 +8,7 @@ use cryptera_proto::auth::{
     TotpEnrolment, UserInfo, UserList, Whoami,
 };
 use cryptera_proto::Environment;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::{check_name, ApiJson};
 use crate::audit::AuditEvent;
@@ -105,7 +105,12 @@ pub async fn login(
 ) -> Result<Json<LoginResponse>> {
     let delay = state.config().login_failure_delay;
     let outcome = state
-        .blocking(move |state| login_session(state, &request, &client_net))
+        .blocking(move |state| {
+            let mut request = request;
+            let outcome = login_session(state, &request, &client_net);
+            request.password.zeroize();
+            outcome
+        })
         .await;
     if let Err(ServiceError::LoginFailed) = outcome {
         tokio::time::sleep(delay).await;
@@ -225,7 +230,12 @@ pub async fn create(
     caller.require(Operation::Admin)?;
     let audit = caller.audit("user.create", "");
     let user = state
-        .blocking(move |state| create_user(state, audit, &request))
+        .blocking(move |state| {
+            let mut request = request;
+            let created = create_user(state, audit, &request);
+            request.password.zeroize();
+            created
+        })
         .await?;
     Ok((StatusCode::CREATED, Json(user_info(&user))))
 }
