@@ -97,4 +97,9 @@ check "ssh-add -s with a wrong PIN loads nothing" bash -c "
   printf '#!/bin/sh\necho 9999\n' >askpass.wrong && chmod 700 askpass.wrong &&
   ! SSH_ASKPASS=$work/askpass.wrong ssh-add -s '$module' && ! ssh-add -l"
 
+# OpenSSH 9.2 has no PKCS#11 Ed25519: it skips such a key and still offers the others.
+check "an Ed25519 key on the token is skipped, the others stay listed" bash -c "
+  pkcs11-tool --module '$module' --token-label ssh --login --pin 1234 --keypairgen --key-type EC:edwards25519 --id 04 --label ssh-ed &&
+  ssh-keygen -D '$module' >with-ed.pub && cmp <(sort with-ed.pub) <(sort authorized_keys)"
+
 done_checks
