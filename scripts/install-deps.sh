@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(build-essential pkg-config opensc openssl)
 if [ "${1:-all}" != demo ]; then
   packages+=(libengine-pkcs11-openssl openssh-client libp11-kit-dev p11-kit sqlite3
-    file osslsigncode gcab wixl default-jdk-headless gnutls-bin p11-kit-modules openssh-server python3-pykcs11 socat valgrind)
+    file osslsigncode gcab wixl default-jdk-headless gnutls-bin p11-kit-modules openssh-server python3-pykcs11 socat iproute2 valgrind)
 fi
 missing=()
 for p in "${packages[@]}"; do
