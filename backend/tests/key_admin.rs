@@ -5,11 +5,13 @@
 
 mod common;
 
+use aws_lc_rs::signature::{ParsedPublicKey, ECDSA_P256_SHA256_ASN1};
 use common::{all_keys, expect_error, json, sha256, token, TestService};
 use cryptera_backend::api::key_info;
 use cryptera_proto::auth::{Operation, Role};
 use cryptera_proto::error::ErrorCode;
 use cryptera_proto::keys::{KeyInfo, KeyList, KeyState};
+use cryptera_proto::sign::SignResponse;
 use cryptera_proto::{Base64Bytes, Environment};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -165,15 +167,93 @@ async fn locks_scheduled_deletion_restore_and_destruction() {
     }
 }
 
+/// DER `ECDSA-Sig-Value` from the service's fixed-length `r || s`.
+fn ecdsa_der(raw: &[u8]) -> Vec<u8> {
+    let integer = |bytes: &[u8]| {
+        let trimmed: Vec<u8> = bytes.iter().copied().skip_while(|b| *b == 0).collect();
+        let mut value = if trimmed.first().is_some_and(|b| *b >= 0x80) {
+            vec![0]
+        } else {
+            Vec::new()
+        };
+        value.extend_from_slice(&trimmed);
+        let mut out = vec![0x02, u8::try_from(value.len()).unwrap()];
+        out.extend(value);
+        out
+    };
+    let (r, s) = raw.split_at(raw.len() / 2);
+    let body = [integer(r), integer(s)].concat();
+    let mut out = vec![0x30, u8::try_from(body.len()).unwrap()];
+    out.extend(body);
+    out
+}
+
+/// A self-signed certificate for `key`, its signature made by the service through the sign API, as a
+/// certificate request flow would.
+async fn self_signed(service: &TestService, signer: &str, key: &KeyInfo, subject: &str) -> Vec<u8> {
+    use std::str::FromStr;
+    use x509_cert::der::asn1::BitString;
+    use x509_cert::der::oid::ObjectIdentifier;
+    use x509_cert::der::{Decode, Encode};
+    use x509_cert::spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
+
+    let algorithm = AlgorithmIdentifierOwned {
+        oid: ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2"),
+        parameters: None,
+    };
+    let name = x509_cert::name::Name::from_str(subject).unwrap();
+    let tbs = x509_cert::TbsCertificate {
+        version: x509_cert::certificate::Version::V3,
+        serial_number: x509_cert::serial_number::SerialNumber::new(&[0x01, 0x02]).unwrap(),
+        signature: algorithm.clone(),
+        issuer: name.clone(),
+        validity: x509_cert::time::Validity::from_now(std::time::Duration::from_secs(86_400))
+            .unwrap(),
+        subject: name,
+        subject_public_key_info: SubjectPublicKeyInfoOwned::from_der(key.public_key.as_slice())
+            .unwrap(),
+        issuer_unique_id: None,
+        subject_unique_id: None,
+        extensions: None,
+    };
+    let tbs_der = tbs.to_der().unwrap();
+    let body = json!({"mechanism": "ecdsa_sha256", "digest": Base64Bytes(sha256(&tbs_der)),
+                      "artifact": {"name": "certificate", "description": subject},
+                      "idempotency_key": format!("cert-{}", cryptera_backend::util::hex(&sha256(&tbs_der)))});
+    let signed: SignResponse = json(
+        service
+            .post(signer, &format!("/v1/keys/{}/sign", key.id), &body)
+            .await,
+    )
+    .await;
+    let signature = ecdsa_der(signed.signature.as_slice());
+    ParsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, key.public_key.as_slice())
+        .unwrap()
+        .verify_sig(&tbs_der, &signature)
+        .unwrap();
+    x509_cert::Certificate {
+        tbs_certificate: tbs,
+        signature_algorithm: algorithm,
+        signature: BitString::from_bytes(&signature).unwrap(),
+    }
+    .to_der()
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn certificate_chains_must_match_the_key() {
+async fn certificate_chains_must_match_the_key_and_name_the_environment() {
     let service = TestService::start().await;
     let org = service.org("acme");
     let admin = token(
         &service,
         &org,
         Environment::Development,
-        &[Operation::Admin, Operation::Keygen, Operation::Read],
+        &[
+            Operation::Admin,
+            Operation::Keygen,
+            Operation::Sign,
+            Operation::Read,
+        ],
         all_keys(),
     );
     let key: KeyInfo = json(
@@ -186,36 +266,54 @@ async fn certificate_chains_must_match_the_key() {
             .await,
     )
     .await;
-    let other: KeyInfo = json(
+    let issuer: KeyInfo = json(
         service
             .post(
                 &admin,
                 "/v1/keys",
-                &json!({"label": "b", "algorithm": "ecdsa_p256"}),
+                &json!({"label": "ca", "algorithm": "ecdsa_p256"}),
             )
             .await,
     )
     .await;
     let path = format!("/v1/keys/{}/certificates", key.id);
 
-    let leaf = der_sequence(&der_sequence(key.public_key.as_slice()));
-    let issuer = der_sequence(&sha256(b"issuer"));
-    let chain = json!({"certificates": [Base64Bytes(leaf.clone()), Base64Bytes(issuer.clone())]});
+    let leaf = self_signed(&service, &admin, &key, "CN=firmware,O=Acme (development)").await;
+    let ca = self_signed(&service, &admin, &issuer, "CN=Acme CA (development)").await;
+    let chain = json!({"certificates": [Base64Bytes(leaf.clone()), Base64Bytes(ca.clone())]});
     let updated: KeyInfo = json(put_json(&service, &admin, &path, &chain).await).await;
     assert_eq!(
         updated.certificates,
-        vec![Base64Bytes(leaf), Base64Bytes(issuer)]
+        vec![Base64Bytes(leaf), Base64Bytes(ca.clone())]
     );
     let fetched: KeyInfo = json(service.get(&admin, &format!("/v1/keys/{}", key.id)).await).await;
     assert_eq!(fetched.certificates.len(), 2);
 
-    let wrong = json!({"certificates": [Base64Bytes(der_sequence(other.public_key.as_slice()))]});
+    // A development certificate that does not say so, another key's certificate, and non-DER are refused.
+    let unmarked = self_signed(&service, &admin, &key, "CN=firmware,O=Acme").await;
     expect_error(
-        put_json(&service, &admin, &path, &wrong).await,
+        put_json(
+            &service,
+            &admin,
+            &path,
+            &json!({"certificates": [Base64Bytes(unmarked)]}),
+        )
+        .await,
         ErrorCode::InvalidRequest,
     )
     .await;
-    let not_der = json!({"certificates": [Base64Bytes(b"-----BEGIN CERTIFICATE-----".to_vec())]});
+    expect_error(
+        put_json(
+            &service,
+            &admin,
+            &path,
+            &json!({"certificates": [Base64Bytes(ca)]}),
+        )
+        .await,
+        ErrorCode::InvalidRequest,
+    )
+    .await;
+    let not_der = json!({"certificates": [Base64Bytes(der_sequence(key.public_key.as_slice()))]});
     expect_error(
         put_json(&service, &admin, &path, &not_der).await,
         ErrorCode::InvalidRequest,

@@ -8,6 +8,9 @@ use axum::extract::{Path, State};
 use axum::Json;
 use cryptera_proto::auth::Operation;
 use cryptera_proto::keys::{KeyInfo, KeyState, SetCertificatesRequest};
+use cryptera_proto::Environment;
+use x509_cert::der::{Decode, Encode};
+use x509_cert::Certificate;
 
 use super::keys::{key_info, visible_key};
 use super::ApiJson;
@@ -129,8 +132,7 @@ pub async fn set_certificates(
     }
     for certificate in &request.certificates {
         let der = certificate.as_slice();
-        // An X.509 certificate is a DER SEQUENCE; anything else is refused before it is stored.
-        if der.first() != Some(&0x30) || der.len() > MAX_CERTIFICATE_LEN {
+        if der.len() > MAX_CERTIFICATE_LEN || Certificate::from_der(der).is_err() {
             return Err(ServiceError::InvalidRequest(
                 "certificates must be DER X.509, at most 16 KiB each".into(),
             ));
@@ -142,15 +144,7 @@ pub async fn set_certificates(
             return Err(ServiceError::KeyLocked);
         }
         if let Some(leaf) = chain.first() {
-            // The TBSCertificate embeds the subject's SubjectPublicKeyInfo verbatim.
-            if !leaf
-                .windows(key.public_key.len())
-                .any(|w| w == key.public_key.as_slice())
-            {
-                return Err(ServiceError::InvalidRequest(
-                    "the leaf certificate does not certify this key's public key".into(),
-                ));
-            }
+            check_leaf(key, leaf)?;
         }
         key.certificates.clone_from(&chain);
         let fingerprints: Vec<String> = chain.iter().map(|c| hex(&sha256(c))).collect();
@@ -159,4 +153,32 @@ pub async fn set_certificates(
             .detail("sha256", fingerprints.join(",")))
     })
     .await
+}
+
+/// The leaf must certify this key, and a certificate for a development or trial key must say so in its
+/// subject, so nobody mistakes it for a production certificate.
+fn check_leaf(key: &KeyRecord, leaf: &[u8]) -> Result<()> {
+    let invalid = |message: &str| ServiceError::InvalidRequest(message.to_owned());
+    let leaf = Certificate::from_der(leaf).map_err(|_| invalid("the leaf is not DER X.509"))?;
+    let tbs = &leaf.tbs_certificate;
+    let spki = tbs
+        .subject_public_key_info
+        .to_der()
+        .map_err(|_| invalid("the leaf's public key cannot be encoded"))?;
+    if spki != key.public_key {
+        return Err(invalid(
+            "the leaf certificate does not certify this key's public key",
+        ));
+    }
+    if key.environment != Environment::Production {
+        let subject = tbs.subject.to_string().to_lowercase();
+        if !subject.contains(key.environment.as_str()) {
+            return Err(ServiceError::InvalidRequest(format!(
+                "a certificate for a {} key must name the environment in its subject, e.g. O=Acme ({})",
+                key.environment,
+                key.environment
+            )));
+        }
+    }
+    Ok(())
 }
