@@ -12,8 +12,7 @@ use cryptera_proto::Base64Bytes;
 
 use crate::audit::{verify_chain, GENESIS_HASH};
 use crate::error::{Result, ServiceError};
-use crate::kek::Aad;
-use crate::server::{AppState, CHECKPOINT_KEY_NAME};
+use crate::server::{checkpoint_key_aad, AppState, CHECKPOINT_KEY_NAME};
 
 pub fn sign_head(state: &AppState, org_id: &str, at: i64) -> Result<AuditCheckpoint> {
     let (seq, head_hash) = state
@@ -24,10 +23,7 @@ pub fn sign_head(state: &AppState, org_id: &str, at: i64) -> Result<AuditCheckpo
         .store()
         .service_secret(CHECKPOINT_KEY_NAME)?
         .ok_or(ServiceError::Unavailable)?;
-    let pkcs8 = state.kek().open(
-        &Aad::new("cryptera-service-secret-v1", &[CHECKPOINT_KEY_NAME]),
-        &sealed,
-    )?;
+    let pkcs8 = state.kek().open(&checkpoint_key_aad(), &sealed)?;
     let pair =
         Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|_| ServiceError::Crypto("checkpoint key"))?;
     let message = AuditCheckpoint::signed_message(org_id, seq, &head_hash, at);

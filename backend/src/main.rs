@@ -441,8 +441,16 @@ fn serve(
             .map_err(|err| ServiceError::Io(err.to_string()))?;
         tracing::info!(address = %bound, "serving");
         println!("listening on {bound}");
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
+        // Ctrl-C or SIGTERM (container stop): finish in-flight requests, then exit.
+        let mut terminate = tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::terminate(),
+        )
+        .map_err(|err| ServiceError::Io(format!("installing the SIGTERM handler: {err}")))?;
+        let shutdown = async move {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
         };
         let served = match tls {
             Some(tls) => server::serve_tls(listener, tls, state, shutdown).await,

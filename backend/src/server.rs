@@ -99,7 +99,24 @@ impl AppState {
         }
         let kek = Kek::load_file(&data_dir.join(MASTER_KEY_FILE))?;
         let store = SqliteStore::open(&db)?;
-        Ok(Self::new(Arc::new(store), kek, config))
+        let state = Self::new(Arc::new(store), kek, config);
+        // A wrong master key would otherwise only show when the first key is used.
+        state.check_kek().map_err(|_| {
+            ServiceError::Io(format!(
+                "{} does not open this database's keys (wrong master key?)",
+                data_dir.join(MASTER_KEY_FILE).display()
+            ))
+        })?;
+        Ok(state)
+    }
+
+    /// Proves the KEK opens this database's secrets (the sealed checkpoint key).
+    pub fn check_kek(&self) -> Result<()> {
+        let sealed = self
+            .store()
+            .service_secret(CHECKPOINT_KEY_NAME)?
+            .ok_or(ServiceError::Unavailable)?;
+        self.kek().open(&checkpoint_key_aad(), &sealed).map(drop)
     }
 
     pub fn store(&self) -> &dyn Store {
@@ -141,6 +158,11 @@ impl AppState {
             .await
             .map_err(|err| ServiceError::Storage(format!("blocking task failed: {err}")))?
     }
+}
+
+/// The AAD binding the sealed checkpoint key to its purpose.
+pub fn checkpoint_key_aad() -> Aad {
+    Aad::new("cryptera-service-secret-v1", &[CHECKPOINT_KEY_NAME])
 }
 
 /// Creates a data directory: the directory (0700), the master-key file (0600), the database and the

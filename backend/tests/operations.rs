@@ -137,3 +137,68 @@ async fn backup_is_a_consistent_usable_copy() {
         .unwrap();
     assert!(!again.status.success(), "backup never overwrites");
 }
+
+#[test]
+fn a_wrong_master_key_is_refused_at_start() {
+    let first = tempfile::tempdir().unwrap();
+    let second = tempfile::tempdir().unwrap();
+    for dir in [&first, &second] {
+        cryptera_backend::server::init(dir.path()).unwrap();
+    }
+    std::fs::remove_file(first.path().join("master.key")).unwrap();
+    std::fs::copy(
+        second.path().join("master.key"),
+        first.path().join("master.key"),
+    )
+    .unwrap();
+    let error = cryptera_backend::AppState::open(first.path(), common::test_config())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("wrong master key"), "{error}");
+    let output = Command::new(env!("CARGO_BIN_EXE_cryptera-backend"))
+        .arg("--data-dir")
+        .arg(first.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("wrong master key"));
+}
+
+#[test]
+fn sigterm_stops_the_service_cleanly() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    cryptera_backend::server::init(dir.path()).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cryptera-backend"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("listening on"));
+    let signalled = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the service did not stop on SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+}

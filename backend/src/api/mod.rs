@@ -81,8 +81,12 @@ async fn healthz() -> Json<Health> {
 async fn readyz(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> Result<Json<Health>> {
+    // Ready means the database answers and the KEK still opens its secrets.
     state
-        .db(|store| store.ping())
+        .blocking(|state| {
+            state.store().ping()?;
+            state.check_kek()
+        })
         .await
         .map_err(|_| ServiceError::Unavailable)?;
     Ok(Json(Health {
