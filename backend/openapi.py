@@ -89,6 +89,7 @@ paths={
  "/v1/keys/{id}/restore":{"post":op("Cancel a scheduled deletion","admin",responses=resp(200,"KeyInfo"),params=ID)},
  "/v1/keys/{id}/lock":{"post":op("Lock against deletion","admin",responses=resp(200,"KeyInfo"),params=ID),"delete":op("Remove the lock (user session with MFA only)","admin (MFA)",responses=resp(200,"KeyInfo"),params=ID)},
  "/v1/keys/{id}/certificates":{"put":op("Replace the certificate chain","admin","SetCertificatesRequest",resp(200,"KeyInfo"),params=ID)},
+ "/v1/keys/{id}/policy":{"put":op("Replace the key's policy (audited with old and new)","admin","KeyPolicy",resp(200,"KeyInfo"),params=ID)},
  "/v1/keys/{id}/sign":{"post":op("Sign a digest (or small data)","sign","SignRequest",{**resp(200,"SignResponse"),**resp(202,"SigningRequestInfo","Approvals required",{"Location":{"schema":S},"Retry-After":{"schema":{"type":"integer"}}})},params=ID)},
  "/v1/signing-requests":{"get":op("List signing requests","read",responses=resp(200,"SigningRequestList"),params=[{"name":"status","in":"query","required":False,"schema":ref("SigningRequestStatus")}])},
  "/v1/signing-requests/{id}":{"get":op("Get a signing request","read",responses=resp(200,"SigningRequestInfo"),params=ID)},

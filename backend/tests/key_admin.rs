@@ -394,3 +394,78 @@ async fn private_keys_are_never_stored_in_clear() {
         assert!(!bytes.windows(scalar.len()).any(|w| w == scalar));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_changes_are_checked_applied_and_audited() {
+    let service = TestService::start().await;
+    let org = service.org("acme");
+    let admin = token(
+        &service,
+        &org,
+        Environment::Development,
+        &[Operation::Admin, Operation::Keygen, Operation::Read],
+        all_keys(),
+    );
+    let signer = token(
+        &service,
+        &org,
+        Environment::Development,
+        &[Operation::Sign],
+        all_keys(),
+    );
+    let key: KeyInfo = json(
+        service
+            .post(
+                &admin,
+                "/v1/keys",
+                &json!({"label": "p", "algorithm": "ed25519"}),
+            )
+            .await,
+    )
+    .await;
+    let path = format!("/v1/keys/{}/policy", key.id);
+    let sign =
+        json!({"mechanism": "ed25519", "data": Base64Bytes(vec![7]), "idempotency_key": "p1"});
+    assert_eq!(
+        service
+            .post(&signer, &format!("/v1/keys/{}/sign", key.id), &sign)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    let updated: KeyInfo =
+        json(put_json(&service, &admin, &path, &json!({"approvals_required": 1})).await).await;
+    assert_eq!(updated.policy.approvals_required, 1);
+    let sign =
+        json!({"mechanism": "ed25519", "data": Base64Bytes(vec![8]), "idempotency_key": "p2"});
+    assert_eq!(
+        service
+            .post(&signer, &format!("/v1/keys/{}/sign", key.id), &sign)
+            .await
+            .status(),
+        StatusCode::ACCEPTED
+    );
+
+    let bad = json!({"allowed_mechanisms": ["ecdsa_sha256"]});
+    expect_error(
+        put_json(&service, &admin, &path, &bad).await,
+        ErrorCode::UnsupportedMechanism,
+    )
+    .await;
+    expect_error(
+        put_json(&service, &signer, &path, &json!({})).await,
+        ErrorCode::InsufficientScope,
+    )
+    .await;
+    let record = service
+        .state
+        .store()
+        .audit_records(&org, 0, 1000)
+        .unwrap()
+        .into_iter()
+        .find(|r| r.action == "key.policy")
+        .unwrap();
+    assert!(record.details["old"].contains("\"approvals_required\":0"));
+    assert!(record.details["new"].contains("\"approvals_required\":1"));
+}

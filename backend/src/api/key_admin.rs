@@ -1,4 +1,4 @@
-//! Key administration: certificate chains, locks, scheduled deletion and restore.
+//! Key administration: policy, certificate chains, locks, scheduled deletion and restore.
 //!
 //! Deletion is never immediate: it schedules destruction after the retention period and stays
 //! restorable until then. A lock blocks deletion and certificate replacement until an admin removes it
@@ -7,12 +7,12 @@
 use axum::extract::{Path, State};
 use axum::Json;
 use cryptera_proto::auth::Operation;
-use cryptera_proto::keys::{KeyInfo, KeyState, SetCertificatesRequest};
+use cryptera_proto::keys::{KeyInfo, KeyPolicy, KeyState, SetCertificatesRequest};
 use cryptera_proto::Environment;
 use x509_cert::der::{Decode, Encode};
 use x509_cert::Certificate;
 
-use super::keys::{key_info, visible_key};
+use super::keys::{check_policy, key_info, visible_key};
 use super::ApiJson;
 use crate::audit::AuditEvent;
 use crate::auth::Caller;
@@ -115,6 +115,26 @@ pub async fn restore(
         key.state = KeyState::Active;
         key.purge_at = None;
         Ok(caller.audit("key.restore", &key.id))
+    })
+    .await
+}
+
+/// `PUT /v1/keys/{id}/policy`: replaces the key's policy; the audit record keeps old and new.
+pub async fn set_policy(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(policy): ApiJson<KeyPolicy>,
+) -> Result<Json<KeyInfo>> {
+    change_key(state, caller, id, "set_policy", move |caller, key| {
+        check_policy(key.algorithm, &policy)?;
+        let old = serde_json::to_string(&key.policy).unwrap_or_default();
+        key.policy.clone_from(&policy);
+        let new = serde_json::to_string(&key.policy).unwrap_or_default();
+        Ok(caller
+            .audit("key.policy", &key.id)
+            .detail("old", old)
+            .detail("new", new))
     })
     .await
 }

@@ -5,7 +5,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cryptera_proto::auth::Operation;
-use cryptera_proto::keys::{CreateKeyRequest, KeyInfo, KeyList, KeyState};
+use cryptera_proto::keys::{CreateKeyRequest, KeyAlgorithm, KeyInfo, KeyList, KeyPolicy, KeyState};
 use cryptera_proto::{Base64Bytes, Environment};
 use serde::Serialize;
 
@@ -52,36 +52,7 @@ pub fn create_key(
     request: &CreateKeyRequest,
 ) -> Result<KeyRecord> {
     check_name("key label", &request.label)?;
-    let policy = &request.policy;
-    let supported = request.algorithm.mechanisms();
-    if let Some(bad) = policy
-        .allowed_mechanisms
-        .iter()
-        .find(|m| !supported.contains(m))
-    {
-        return Err(ServiceError::UnsupportedMechanism(format!(
-            "{} cannot be used with a {} key",
-            bad.as_str(),
-            request.algorithm.as_str()
-        )));
-    }
-    if !policy.approvers.is_empty() && policy.approvals_required as usize > policy.approvers.len() {
-        return Err(ServiceError::InvalidRequest(
-            "approvals_required is larger than the approver group".into(),
-        ));
-    }
-    if policy.request_expiry_seconds == 0 || policy.request_expiry_seconds > 30 * 86_400 {
-        return Err(ServiceError::InvalidRequest(
-            "request_expiry_seconds must be between 1 and 30 days".into(),
-        ));
-    }
-    if let Some(window) = policy.approval_window {
-        if window.max_signatures == 0 || window.hours == 0 || window.hours > 30 * 24 {
-            return Err(ServiceError::InvalidRequest(
-                "an approval window needs max_signatures >= 1 and 1 to 720 hours".into(),
-            ));
-        }
-    }
+    check_policy(request.algorithm, &request.policy)?;
     if environment == Environment::Production
         && state.kek().source() != KekSource::Pkcs11
         && !state.config().allow_production_with_file_kek
@@ -129,6 +100,40 @@ pub fn create_key(
         );
     state.store().create_key(&key, &audit)?;
     Ok(key)
+}
+
+/// Checks a policy against the key's algorithm and the service's bounds (create and policy update).
+pub fn check_policy(algorithm: KeyAlgorithm, policy: &KeyPolicy) -> Result<()> {
+    let supported = algorithm.mechanisms();
+    if let Some(bad) = policy
+        .allowed_mechanisms
+        .iter()
+        .find(|m| !supported.contains(m))
+    {
+        return Err(ServiceError::UnsupportedMechanism(format!(
+            "{} cannot be used with a {} key",
+            bad.as_str(),
+            algorithm.as_str()
+        )));
+    }
+    if !policy.approvers.is_empty() && policy.approvals_required as usize > policy.approvers.len() {
+        return Err(ServiceError::InvalidRequest(
+            "approvals_required is larger than the approver group".into(),
+        ));
+    }
+    if policy.request_expiry_seconds == 0 || policy.request_expiry_seconds > 30 * 86_400 {
+        return Err(ServiceError::InvalidRequest(
+            "request_expiry_seconds must be between 1 and 30 days".into(),
+        ));
+    }
+    if let Some(window) = policy.approval_window {
+        if window.max_signatures == 0 || window.hours == 0 || window.hours > 30 * 24 {
+            return Err(ServiceError::InvalidRequest(
+                "an approval window needs max_signatures >= 1 and 1 to 720 hours".into(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Finds a key the caller may see and use in its environment, or the error to answer with.

@@ -53,6 +53,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/keys/{id}/certificates",
             put(key_admin::set_certificates),
         )
+        .route("/v1/keys/{id}/policy", put(key_admin::set_policy))
         .route("/v1/keys/{id}/sign", post(sign::sign))
         .route("/v1/signing-requests", get(approvals::list))
         .route("/v1/signing-requests/{id}", get(approvals::get))
