@@ -444,3 +444,66 @@ async fn a_key_scheduled_for_deletion_signs_no_approved_request() {
         .unwrap();
     assert!(stored.signature.is_none() && stored.approvals.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ed25519_messages_wait_for_approval_and_are_then_signed() {
+    let service = TestService::start().await;
+    let org = service.org("acme");
+    let keygen = token(
+        &service,
+        &org,
+        Environment::Development,
+        &[Operation::Keygen],
+        all_keys(),
+    );
+    let response = service
+        .post(
+            &keygen,
+            "/v1/keys",
+            &json!({"label": "ed", "algorithm": "ed25519", "policy": {"approvals_required": 1}}),
+        )
+        .await;
+    let key: KeyInfo = json(response).await;
+    let signer = token(
+        &service,
+        &org,
+        Environment::Development,
+        &[Operation::Sign, Operation::Read],
+        all_keys(),
+    );
+    let mut ann = service.user(&org, "ann", &[Role::Approver]);
+    let ann = service
+        .mfa_session(&mut ann, Environment::Development)
+        .await;
+    let message = b"manifest.json contents".to_vec();
+    let body = json!({"mechanism": "ed25519", "data": Base64Bytes(message.clone()), "idempotency_key": "m1"});
+    let pending: SigningRequestInfo = json(
+        service
+            .post(&signer, &format!("/v1/keys/{}/sign", key.id), &body)
+            .await,
+    )
+    .await;
+    // Approvers see the SHA-256 of the message, not the message.
+    assert_eq!(pending.digest.as_slice(), sha256(&message).as_slice());
+    let done: SigningRequestInfo = json(
+        service
+            .post(
+                &ann,
+                &format!("/v1/signing-requests/{}/approve", pending.id),
+                &json!({}),
+            )
+            .await,
+    )
+    .await;
+    ParsedPublicKey::new(&aws_lc_rs::signature::ED25519, key.public_key.as_slice())
+        .unwrap()
+        .verify_sig(&message, done.signature.unwrap().as_slice())
+        .unwrap();
+    let stored = service
+        .state
+        .store()
+        .signing_request(&org, &pending.id)
+        .unwrap()
+        .unwrap();
+    assert!(stored.data.is_none(), "the message is dropped once signed");
+}
