@@ -12,6 +12,7 @@ pub mod auth;
 mod bytes;
 pub mod error;
 pub mod keys;
+pub mod paths;
 pub mod sign;
 
 pub use bytes::Base64Bytes;

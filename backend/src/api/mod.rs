@@ -29,41 +29,34 @@ pub use users::{create_organisation, create_user, erase_user, login_session};
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 pub fn router(state: AppState) -> Router {
+    use cryptera_proto::paths as p;
+    use key_admin as admin;
     Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(crate::metrics::serve))
-        .route("/readyz", get(readyz))
-        .route("/v1/openapi.json", get(openapi))
-        .route("/v1/login", post(users::login))
-        .route("/v1/whoami", get(users::whoami))
-        .route("/v1/users", post(users::create).get(users::list))
-        .route("/v1/users/{id}", delete(users::erase))
-        .route("/v1/users/me/totp", post(users::enrol_totp))
-        .route("/v1/users/me/totp/confirm", post(users::confirm_totp))
-        .route("/v1/tokens", post(tokens::create).get(tokens::list))
-        .route("/v1/tokens/{id}", delete(tokens::revoke))
-        .route("/v1/keys", post(keys::create).get(keys::list))
-        .route("/v1/keys/{id}", get(keys::get).delete(key_admin::delete))
-        .route("/v1/keys/{id}/restore", post(key_admin::restore))
-        .route(
-            "/v1/keys/{id}/lock",
-            post(key_admin::lock).delete(key_admin::unlock),
-        )
-        .route(
-            "/v1/keys/{id}/certificates",
-            put(key_admin::set_certificates),
-        )
-        .route("/v1/keys/{id}/policy", put(key_admin::set_policy))
-        .route("/v1/keys/{id}/sign", post(sign::sign))
-        .route("/v1/signing-requests", get(approvals::list))
-        .route("/v1/signing-requests/{id}", get(approvals::get))
-        .route(
-            "/v1/signing-requests/{id}/approve",
-            post(approvals::approve),
-        )
-        .route("/v1/signing-requests/{id}/deny", post(approvals::deny))
-        .route("/v1/audit/records", get(audit::records))
-        .route("/v1/audit/checkpoint", get(audit::checkpoint))
+        .route(p::HEALTHZ, get(healthz))
+        .route(p::METRICS, get(crate::metrics::serve))
+        .route(p::READYZ, get(readyz))
+        .route(p::OPENAPI, get(openapi))
+        .route(p::LOGIN, post(users::login))
+        .route(p::WHOAMI, get(users::whoami))
+        .route(p::USERS, post(users::create).get(users::list))
+        .route(p::USER, delete(users::erase))
+        .route(p::TOTP_ENROL, post(users::enrol_totp))
+        .route(p::TOTP_CONFIRM, post(users::confirm_totp))
+        .route(p::TOKENS, post(tokens::create).get(tokens::list))
+        .route(p::TOKEN, delete(tokens::revoke))
+        .route(p::KEYS, post(keys::create).get(keys::list))
+        .route(p::KEY, get(keys::get).delete(admin::delete))
+        .route(p::KEY_RESTORE, post(admin::restore))
+        .route(p::KEY_LOCK, post(admin::lock).delete(admin::unlock))
+        .route(p::KEY_CERTIFICATES, put(admin::set_certificates))
+        .route(p::KEY_POLICY, put(admin::set_policy))
+        .route(p::KEY_SIGN, post(sign::sign))
+        .route(p::SIGNING_REQUESTS, get(approvals::list))
+        .route(p::SIGNING_REQUEST, get(approvals::get))
+        .route(p::SIGNING_REQUEST_APPROVE, post(approvals::approve))
+        .route(p::SIGNING_REQUEST_DENY, post(approvals::deny))
+        .route(p::AUDIT_RECORDS, get(audit::records))
+        .route(p::AUDIT_CHECKPOINT, get(audit::checkpoint))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .route_layer(axum::middleware::from_fn_with_state(

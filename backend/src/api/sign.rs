@@ -60,7 +60,7 @@ fn answer(state: &AppState, request: &SigningRequestRecord) -> Result<Response> 
         (SigningRequestStatus::Pending, _) => {
             let retry_after = state.config().approval_retry_after_secs;
             let location =
-                HeaderValue::from_str(&format!("/v1/signing-requests/{}", request.id))
+                HeaderValue::from_str(&cryptera_proto::paths::signing_request(&request.id))
                     .map_err(|_| ServiceError::Storage("request id not a header value".into()))?;
             Ok((
                 StatusCode::ACCEPTED,
