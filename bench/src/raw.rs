@@ -9,7 +9,12 @@ use std::time::{Duration, Instant};
 
 /// Nanoseconds the calling thread has spent on a CPU (Linux `schedstat`), if available.
 fn thread_cpu_ns() -> Option<u64> {
-    std::fs::read_to_string("/proc/thread-self/schedstat").ok()?.split_whitespace().next()?.parse().ok()
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Whether rates count per second of the measuring thread's CPU time rather than per wall-clock
@@ -129,5 +134,22 @@ pub fn keygen_ec(p384: bool) -> impl Fn(Duration) -> f64 {
 pub fn keygen_ed25519(period: Duration) -> f64 {
     rate(period, || {
         Ed25519KeyPair::generate().expect("ed25519");
+    })
+}
+
+/// SHA-256 over 10 MiB in 1 MiB pieces and one RSA-2048 PKCS#1 signature of the digest, in MiB/s:
+/// what `CKM_SHA256_RSA_PKCS` over 10 MiB does.
+pub fn sha256_rsa_mib(period: Duration) -> f64 {
+    let key = RsaKeyPair::generate(KeySize::Rsa2048).expect("rsa");
+    let mut sig = vec![0u8; key.public_modulus_len()];
+    let chunk = vec![0x5au8; 1 << 20];
+    10.0 * rate(period, || {
+        let mut ctx = digest::Context::new(&digest::SHA256);
+        for _ in 0..10 {
+            ctx.update(&chunk);
+        }
+        let hash = ctx.finish();
+        key.sign_digest(&signature::RSA_PKCS1_SHA256, &hash, &mut sig)
+            .expect("sign");
     })
 }

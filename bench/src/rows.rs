@@ -285,6 +285,24 @@ pub fn all() -> Vec<Row> {
                 session.sign_final().expect("final");
             })
         }),
+        raw: Some(Box::new(raw::sha256_rsa_mib)),
+    });
+    rows.push(Row {
+        name: "10 MiB CKM_SHA256 digest in 1 MiB updates".into(),
+        unit: "MiB/s",
+        higher_is_better: true,
+        prepare: Box::new(|_| Prepared::default()),
+        measure: Box::new(|module, _, period| {
+            let session = module.session();
+            let chunk = vec![0x5au8; 1 << 20];
+            10.0 * rate(period, || {
+                session.digest_init(&Mechanism::Sha256).expect("init");
+                for _ in 0..10 {
+                    session.digest_update(&chunk).expect("update");
+                }
+                session.digest_final().expect("final");
+            })
+        }),
         raw: Some(Box::new(raw::sha256_mib)),
     });
     rows.push(Row {

@@ -160,12 +160,12 @@ impl Auditor {
                     .name("cryptera-audit".into())
                     .spawn(move || {
                         // Records are formatted here, off the caller's thread.
-                        while let Ok(first) = receiver.recv() {
-                            let batch: Vec<Record> = std::iter::once(first)
-                                .chain(receiver.try_iter().take(4096))
-                                .map(|(event, time)| to_record(&identity, &event, time))
+                        while let Some(batch) = next_batch(&receiver) {
+                            let records: Vec<Record> = batch
+                                .iter()
+                                .map(|(event, time)| to_record(&identity, event, *time))
                                 .collect();
-                            if let Err(err) = file.append(batch) {
+                            if let Err(err) = file.append(records) {
                                 warn_once(&warned, &err.to_string());
                             }
                         }
@@ -264,6 +264,37 @@ impl Auditor {
 impl Drop for Auditor {
     fn drop(&mut self) {
         self.flush();
+    }
+}
+
+/// Waits for the next records to write; `None` once the queue is closed and empty. While records keep
+/// coming the writer polls every 2 ms instead of parking, so a signing thread never pays for waking it;
+/// after a quiet spell it parks until the next record.
+fn next_batch(
+    receiver: &mpsc::Receiver<(Event, std::time::SystemTime)>,
+) -> Option<Vec<(Event, std::time::SystemTime)>> {
+    const POLL: std::time::Duration = std::time::Duration::from_millis(2);
+    const POLLS_BEFORE_PARKING: u32 = 100;
+    let mut idle = 0;
+    loop {
+        match receiver.try_recv() {
+            Ok(first) => {
+                let mut batch = vec![first];
+                batch.extend(receiver.try_iter().take(4095));
+                return Some(batch);
+            }
+            Err(mpsc::TryRecvError::Disconnected) => return None,
+            Err(mpsc::TryRecvError::Empty) if idle < POLLS_BEFORE_PARKING => {
+                idle += 1;
+                std::thread::sleep(POLL);
+            }
+            Err(mpsc::TryRecvError::Empty) => {
+                let first = receiver.recv().ok()?;
+                let mut batch = vec![first];
+                batch.extend(receiver.try_iter().take(4095));
+                return Some(batch);
+            }
+        }
     }
 }
 

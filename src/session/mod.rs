@@ -269,11 +269,11 @@ impl Session {
             .ok_or(Error::OperationNotInitialized)
     }
 
-    fn audited_op(&self, mechanism: CK_MECHANISM_TYPE, key: &Object, hash_data: bool) -> AuditedOp {
+    fn audited_op(&self, mechanism: CK_MECHANISM_TYPE, key: &Entry, hash_data: bool) -> AuditedOp {
         AuditedOp {
             mechanism,
-            key_id: key.attrs.bytes(CKA_ID).map(Arc::from),
-            key_label: key.attrs.bytes(CKA_LABEL).map(Arc::from),
+            key_id: key.audit_names.0.clone(),
+            key_label: key.audit_names.1.clone(),
             data: hash_data.then(|| HashAlg::Sha256.hasher()),
             digest: None,
         }
@@ -335,7 +335,7 @@ impl Session {
             Operation::Sign(op)
         })?;
         if !verify {
-            self.audited = Some(self.audited_op(mechanism.kind, &entry.object, hash_data));
+            self.audited = Some(self.audited_op(mechanism.kind, &entry, hash_data));
         }
         Ok(())
     }
@@ -361,7 +361,7 @@ impl Session {
             Operation::Encrypt(op)
         })?;
         if decrypt {
-            self.audited = Some(self.audited_op(mechanism.kind, &entry.object, false));
+            self.audited = Some(self.audited_op(mechanism.kind, &entry, false));
         }
         Ok(())
     }

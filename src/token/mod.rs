@@ -41,6 +41,8 @@ pub struct Entry {
     pub session: Option<CK_SESSION_HANDLE>,
     pub object: Object,
     private_key: OnceLock<std::result::Result<Arc<PrivateKey>, Error>>,
+    /// `CKA_ID` and `CKA_LABEL` as shared buffers, for audit records without a copy per operation.
+    pub audit_names: (Option<Arc<[u8]>>, Option<Arc<[u8]>>),
 }
 
 impl Entry {
@@ -50,12 +52,20 @@ impl Entry {
         session: Option<CK_SESSION_HANDLE>,
         object: Object,
     ) -> Entry {
+        let audit_names = (
+            object.attrs.get(&CKA_ID).map(|v| Arc::from(v.as_slice())),
+            object
+                .attrs
+                .get(&CKA_LABEL)
+                .map(|v| Arc::from(v.as_slice())),
+        );
         Entry {
             handle,
             uid,
             session,
             object,
             private_key: OnceLock::new(),
+            audit_names,
         }
     }
 
