@@ -7,6 +7,8 @@
 //! with it, and prints `found <label>`; exits non-zero if it is missing.
 //! `token-child init <slot> <so-pin> <label> <user-pin>`: initialises the token in `<slot>` and sets
 //! its user PIN, then prints `initialised <label>`.
+//! `token-child create <slot> <pin> <prefix> <count>`: creates private token data objects labelled
+//! `<prefix>-<n>` and prints `committed <label>` after each `C_CreateObject` returns.
 //! `token-child setpin <slot> <pin> <other-pin> <count>`: changes the user PIN back and forth between
 //! the two and prints `pin <new>` after each `C_SetPIN` returns.
 
@@ -50,6 +52,23 @@ fn generate(session: &Session, prefix: &str, count: u64) -> Result<(), Box<dyn s
             &[Attribute::Token(true), Attribute::Label(label)],
         )?;
         writeln!(out, "committed {prefix}-{n}")?;
+        out.flush()?;
+    }
+    Ok(())
+}
+
+fn create(session: &Session, prefix: &str, count: u64) -> Result<(), Box<dyn std::error::Error>> {
+    let mut out = std::io::stdout();
+    for n in 0..count {
+        let label = format!("{prefix}-{n}");
+        session.create_object(&[
+            Attribute::Class(ObjectClass::DATA),
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Label(label.clone().into_bytes()),
+            Attribute::Value(vec![n as u8; 256]),
+        ])?;
+        writeln!(out, "committed {label}")?;
         out.flush()?;
     }
     Ok(())
@@ -123,6 +142,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ["generate", slot, pin, prefix, count] => {
             generate(&open(slot, pin)?, prefix, count.parse()?)
         }
+        ["create", slot, pin, prefix, count] => create(&open(slot, pin)?, prefix, count.parse()?),
         ["find", slot, pin, label] => find(&open(slot, pin)?, label),
         ["init", slot, so_pin, label, user_pin] => init(slot, so_pin, label, user_pin),
         ["setpin", slot, pin, other, count] => {
