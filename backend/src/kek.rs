@@ -3,7 +3,8 @@
 //! `init` writes a 32-byte master-key file with mode 0600; `serve` refuses a file readable by group or
 //! others. Every sealed blob carries a version byte and a random nonce, and its AAD binds it to the row it
 //! belongs to (see [`Aad`]), so a ciphertext copied to another key, organisation or environment fails to open.
-//! A PKCS#11-held KEK is the planned production source ([`KekSource::Pkcs11`]).
+//! The KEK can instead be held by a PKCS#11 module ([`crate::kek_pkcs11`], [`KekSource::Pkcs11`]);
+//! the blob's version byte says which engine sealed it, and one engine never opens the other's blobs.
 
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
@@ -14,10 +15,13 @@ use aws_lc_rs::aead::{Aad as GcmAad, Nonce, RandomizedNonceKey, AES_256_GCM, NON
 use zeroize::Zeroizing;
 
 use crate::error::{Result, ServiceError};
+use crate::kek_pkcs11::Pkcs11Kek;
 use crate::util::random_bytes;
 
 const KEK_LEN: usize = 32;
-const BLOB_VERSION: u8 = 1;
+/// Blob versions: 1 = sealed by the file KEK in this process, 2 = sealed inside a PKCS#11 module.
+const FILE_BLOB: u8 = 1;
+const PKCS11_BLOB: u8 = 2;
 
 /// Where the KEK lives; production keys need [`KekSource::Pkcs11`] unless explicitly overridden.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,15 +30,19 @@ pub enum KekSource {
     Pkcs11,
 }
 
+enum Engine {
+    File(RandomizedNonceKey),
+    Pkcs11(Pkcs11Kek),
+}
+
 pub struct Kek {
-    key: RandomizedNonceKey,
-    source: KekSource,
+    engine: Engine,
 }
 
 impl std::fmt::Debug for Kek {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Kek")
-            .field("source", &self.source)
+            .field("source", &self.source())
             .finish_non_exhaustive()
     }
 }
@@ -93,31 +101,50 @@ impl Kek {
                 path.display()
             )));
         }
-        Self::from_bytes(&key, KekSource::MasterKeyFile)
+        Self::from_bytes(&key)
     }
 
-    fn from_bytes(bytes: &[u8], source: KekSource) -> Result<Self> {
+    fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let key = RandomizedNonceKey::new(&AES_256_GCM, bytes)
             .map_err(|_| ServiceError::Crypto("KEK setup"))?;
-        Ok(Self { key, source })
+        Ok(Self {
+            engine: Engine::File(key),
+        })
+    }
+
+    /// A KEK held by a PKCS#11 module.
+    pub fn pkcs11(kek: Pkcs11Kek) -> Self {
+        Self {
+            engine: Engine::Pkcs11(kek),
+        }
     }
 
     pub fn source(&self) -> KekSource {
-        self.source
+        match self.engine {
+            Engine::File(_) => KekSource::MasterKeyFile,
+            Engine::Pkcs11(_) => KekSource::Pkcs11,
+        }
     }
 
-    /// `version(1) || nonce(12) || ciphertext || tag(16)`.
+    /// `version(1) || nonce(12) || ciphertext || tag(16)`; the version names the engine.
     pub fn seal(&self, aad: &Aad, plaintext: &[u8]) -> Result<Vec<u8>> {
+        let key = match &self.engine {
+            Engine::File(key) => key,
+            Engine::Pkcs11(kek) => {
+                let mut blob = vec![PKCS11_BLOB];
+                blob.extend(kek.seal(&aad.0, plaintext)?);
+                return Ok(blob);
+            }
+        };
         // Room for the tag up front, so appending it never reallocates and strands a plaintext copy.
         let mut in_out =
             Zeroizing::new(Vec::with_capacity(plaintext.len() + AES_256_GCM.tag_len()));
         in_out.extend_from_slice(plaintext);
-        let nonce = self
-            .key
+        let nonce = key
             .seal_in_place_append_tag(GcmAad::from(aad.0.as_slice()), &mut *in_out)
             .map_err(|_| ServiceError::Crypto("seal"))?;
         let mut blob = Vec::with_capacity(1 + NONCE_LEN + in_out.len());
-        blob.push(BLOB_VERSION);
+        blob.push(FILE_BLOB);
         blob.extend_from_slice(nonce.as_ref());
         // The buffer now holds ciphertext only; copying it out is safe.
         blob.extend_from_slice(&in_out);
@@ -125,24 +152,28 @@ impl Kek {
     }
 
     pub fn open(&self, aad: &Aad, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-        let Some((&BLOB_VERSION, rest)) = blob.split_first() else {
-            return Err(ServiceError::Crypto("unknown sealed blob version"));
-        };
-        if rest.len() < NONCE_LEN {
-            return Err(ServiceError::Crypto("sealed blob too short"));
+        match (&self.engine, blob.split_first()) {
+            (Engine::File(key), Some((&FILE_BLOB, rest))) => open_file_blob(key, aad, rest),
+            (Engine::Pkcs11(kek), Some((&PKCS11_BLOB, rest))) => kek.open(&aad.0, rest),
+            _ => Err(ServiceError::Crypto("sealed by another KEK")),
         }
-        let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
-        let nonce =
-            Nonce::try_assume_unique_for_key(nonce).map_err(|_| ServiceError::Crypto("nonce"))?;
-        let mut in_out = Zeroizing::new(ciphertext.to_vec());
-        let plain_len = self
-            .key
-            .open_in_place(nonce, GcmAad::from(aad.0.as_slice()), &mut in_out)
-            .map_err(|_| ServiceError::Crypto("open sealed blob"))?
-            .len();
-        in_out.truncate(plain_len);
-        Ok(in_out)
     }
+}
+
+fn open_file_blob(key: &RandomizedNonceKey, aad: &Aad, rest: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    if rest.len() < NONCE_LEN {
+        return Err(ServiceError::Crypto("sealed blob too short"));
+    }
+    let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
+    let nonce =
+        Nonce::try_assume_unique_for_key(nonce).map_err(|_| ServiceError::Crypto("nonce"))?;
+    let mut in_out = Zeroizing::new(ciphertext.to_vec());
+    let plain_len = key
+        .open_in_place(nonce, GcmAad::from(aad.0.as_slice()), &mut in_out)
+        .map_err(|_| ServiceError::Crypto("open sealed blob"))?
+        .len();
+    in_out.truncate(plain_len);
+    Ok(in_out)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod checkpoint;
 pub mod error;
 pub mod kek;
+pub mod kek_pkcs11;
 pub mod limits;
 pub mod metrics;
 pub mod password;

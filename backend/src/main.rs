@@ -15,6 +15,7 @@ use cryptera_backend::api::Decision;
 use cryptera_backend::audit::AuditEvent;
 use cryptera_backend::auth::authenticate;
 use cryptera_backend::checkpoint;
+use cryptera_backend::kek_pkcs11::{Pkcs11KekConfig, PIN_VARIABLE};
 use cryptera_backend::{api, server, AppState, ServiceConfig, ServiceError};
 use cryptera_proto::auth::{
     CreateTokenRequest, CreateUserRequest, KeyScope, LoginRequest, Operation, Role,
@@ -44,8 +45,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Create the data directory, database and master-key file (mode 0600).
-    Init,
+    /// Create the data directory, database and master-key file (mode 0600), or with `--kek-module`
+    /// a KEK inside a PKCS#11 token (user PIN from CRYPTERA_KEK_PIN).
+    Init {
+        /// PKCS#11 module holding the KEK (e.g. an HSM's library, SoftHSM2 or libcryptera_pkcs11.so).
+        #[arg(long, requires = "kek_token")]
+        kek_module: Option<PathBuf>,
+        /// Label of the initialised token that holds (or will hold) the KEK.
+        #[arg(long, requires = "kek_module")]
+        kek_token: Option<String>,
+        /// Label of the KEK object in the token.
+        #[arg(long, default_value = "cryptera-kek")]
+        kek_label: String,
+    },
     /// Serve the API.
     Serve {
         /// Without TLS, only a loopback address is allowed.
@@ -229,14 +241,40 @@ fn org(state: &AppState, name: &str) -> Result<cryptera_backend::store::OrgRecor
 fn run(cli: Cli) -> Result<ExitCode, ServiceError> {
     let data_dir = cli.data_dir;
     match cli.command {
-        Command::Init => {
-            let key = server::init(&data_dir)?;
-            println!(
-                "initialised {} (master key {})",
-                data_dir.display(),
-                key.display()
-            );
-        }
+        Command::Init {
+            kek_module,
+            kek_token,
+            kek_label,
+        } => match (kek_module, kek_token) {
+            (Some(module), Some(token_label)) => {
+                let pin = std::env::var(PIN_VARIABLE)
+                    .map(Zeroizing::new)
+                    .map_err(|_| {
+                        ServiceError::InvalidRequest(format!(
+                            "set {PIN_VARIABLE} to the token's user PIN"
+                        ))
+                    })?;
+                let config = Pkcs11KekConfig {
+                    module,
+                    token_label,
+                    key_label: kek_label,
+                };
+                server::init_pkcs11(&data_dir, &config, &pin)?;
+                println!(
+                    "initialised {} (KEK in PKCS#11 token {:?})",
+                    data_dir.display(),
+                    config.token_label
+                );
+            }
+            _ => {
+                let key = server::init(&data_dir)?;
+                println!(
+                    "initialised {} (master key {})",
+                    data_dir.display(),
+                    key.display()
+                );
+            }
+        },
         Command::Serve {
             listen,
             tls_cert,

@@ -14,12 +14,16 @@ use tokio::net::TcpListener;
 
 use crate::error::{Result, ServiceError};
 use crate::kek::{Aad, Kek};
+use crate::kek_pkcs11::{Pkcs11Kek, Pkcs11KekConfig, PIN_VARIABLE};
 use crate::metrics::Metrics;
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
+use zeroize::Zeroizing;
 
 pub const DATABASE_FILE: &str = "cryptera.db";
 pub const MASTER_KEY_FILE: &str = "master.key";
+/// Present instead of `master.key` when the KEK is in a PKCS#11 token.
+pub const PKCS11_KEK_FILE: &str = "kek.json";
 pub const CHECKPOINT_KEY_NAME: &str = "audit-checkpoint-key";
 
 /// Settings of a running service.
@@ -89,7 +93,18 @@ impl AppState {
     }
 
     /// Opens an initialised data directory.
+    /// Opens an initialised data directory; a PKCS#11 KEK's PIN is read from `CRYPTERA_KEK_PIN`.
     pub fn open(data_dir: &Path, config: ServiceConfig) -> Result<Self> {
+        let pin = std::env::var(PIN_VARIABLE).ok().map(Zeroizing::new);
+        Self::open_with_pin(data_dir, config, pin.as_deref().map(String::as_str))
+    }
+
+    /// Opens an initialised data directory, with the PIN of a PKCS#11 KEK if it has one.
+    pub fn open_with_pin(
+        data_dir: &Path,
+        config: ServiceConfig,
+        pin: Option<&str>,
+    ) -> Result<Self> {
         let db = data_dir.join(DATABASE_FILE);
         if !db.exists() {
             return Err(ServiceError::Io(format!(
@@ -97,7 +112,19 @@ impl AppState {
                 db.display()
             )));
         }
-        let kek = Kek::load_file(&data_dir.join(MASTER_KEY_FILE))?;
+        let pkcs11_config = data_dir.join(PKCS11_KEK_FILE);
+        let kek = if pkcs11_config.exists() {
+            let pin = pin.ok_or_else(|| {
+                ServiceError::Io(format!("the KEK is in a PKCS#11 token: set {PIN_VARIABLE}"))
+            })?;
+            Kek::pkcs11(Pkcs11Kek::connect(
+                &Pkcs11KekConfig::read(&pkcs11_config)?,
+                pin,
+                false,
+            )?)
+        } else {
+            Kek::load_file(&data_dir.join(MASTER_KEY_FILE))?
+        };
         let store = SqliteStore::open(&db)?;
         let state = Self::new(Arc::new(store), kek, config);
         // A wrong master key would otherwise only show when the first key is used.
@@ -168,22 +195,49 @@ pub fn checkpoint_key_aad() -> Aad {
 /// Creates a data directory: the directory (0700), the master-key file (0600), the database and the
 /// audit checkpoint key. Fails if a master key already exists.
 pub fn init(data_dir: &Path) -> Result<PathBuf> {
+    create_data_dir(data_dir)?;
+    if data_dir.join(PKCS11_KEK_FILE).exists() {
+        return Err(ServiceError::Io(format!(
+            "{} already uses a PKCS#11 KEK",
+            data_dir.display()
+        )));
+    }
+    let key_path = data_dir.join(MASTER_KEY_FILE);
+    Kek::create_file(&key_path)?;
+    let kek = Kek::load_file(&key_path)?;
+    finish_init(data_dir, &kek)?;
+    Ok(key_path)
+}
+
+/// Creates a data directory whose KEK is an AES-256 key in a PKCS#11 token (generated there if the
+/// token has none with that label). No master-key file is written; `kek.json` records where the KEK is.
+pub fn init_pkcs11(data_dir: &Path, config: &Pkcs11KekConfig, pin: &str) -> Result<()> {
+    create_data_dir(data_dir)?;
+    let config_path = data_dir.join(PKCS11_KEK_FILE);
+    if config_path.exists() || data_dir.join(MASTER_KEY_FILE).exists() {
+        return Err(ServiceError::Io(format!(
+            "{} already has a KEK",
+            data_dir.display()
+        )));
+    }
+    let kek = Kek::pkcs11(Pkcs11Kek::connect(config, pin, true)?);
+    config.write(&config_path)?;
+    finish_init(data_dir, &kek)
+}
+
+fn create_data_dir(data_dir: &Path) -> Result<()> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(data_dir)
-        .map_err(|err| ServiceError::Io(format!("creating {}: {err}", data_dir.display())))?;
-    let key_path = data_dir.join(MASTER_KEY_FILE);
-    Kek::create_file(&key_path)?;
-    let kek = Kek::load_file(&key_path)?;
+        .map_err(|err| ServiceError::Io(format!("creating {}: {err}", data_dir.display())))
+}
+
+fn finish_init(data_dir: &Path, kek: &Kek) -> Result<()> {
     let store = SqliteStore::open(&data_dir.join(DATABASE_FILE))?;
     let checkpoint = crate::signing::generate(cryptera_proto::keys::KeyAlgorithm::Ed25519)?;
-    let sealed = kek.seal(
-        &Aad::new("cryptera-service-secret-v1", &[CHECKPOINT_KEY_NAME]),
-        &checkpoint.pkcs8,
-    )?;
-    store.put_service_secret(CHECKPOINT_KEY_NAME, &sealed)?;
-    Ok(key_path)
+    let sealed = kek.seal(&checkpoint_key_aad(), &checkpoint.pkcs8)?;
+    store.put_service_secret(CHECKPOINT_KEY_NAME, &sealed)
 }
 
 /// Destroys keys whose scheduled deletion is due, once a minute, for as long as the server runs.
