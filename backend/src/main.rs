@@ -39,6 +39,9 @@ struct Cli {
         default_value = "cryptera-data"
     )]
     data_dir: PathBuf,
+    /// Log one JSON object per line (for log collectors) instead of text.
+    #[arg(long, global = true, env = "CRYPTERA_LOG_JSON")]
+    log_json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -214,14 +217,17 @@ fn parse_algorithm(text: &str) -> Result<KeyAlgorithm, String> {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if cli.log_json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     match run(cli) {
         Ok(code) => code,
         Err(err) => {

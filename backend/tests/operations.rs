@@ -202,3 +202,65 @@ fn sigterm_stops_the_service_cleanly() {
     };
     assert!(status.success(), "{status}");
 }
+
+#[test]
+fn json_logs_name_routes_but_carry_no_secrets() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    cryptera_backend::server::init(dir.path()).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_cryptera-backend"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--log-json", "serve", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut server = Server(child);
+    let mut line = String::new();
+    BufReader::new(server.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    let secret = "cryptera_at_tok_0123456789abcdef_doNotLogThisSecretValueAAAAAAAAAAAAAAAAAAA";
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let response = reqwest::Client::new()
+            .get(format!("http://{address}/v1/keys"))
+            .bearer_auth(secret)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    });
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status();
+    let _ = server.0.wait();
+    let mut logs = String::new();
+    std::io::Read::read_to_string(&mut server.0.stderr.take().unwrap(), &mut logs).unwrap();
+    let request = logs
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|entry| entry["fields"]["route"] == "/v1/keys")
+        .unwrap_or_else(|| panic!("no JSON request log in {logs}"));
+    assert_eq!(request["fields"]["status"], 401);
+    assert!(!logs.contains("doNotLogThisSecretValue"));
+}
+
+/// Stops the server we started, whatever happens in the test.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
