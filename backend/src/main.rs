@@ -75,9 +75,8 @@ enum Command {
         /// Allow production keys although the KEK is only a master-key file.
         #[arg(long)]
         allow_production_keys_with_file_kek: bool,
-        /// Pause before answering a failed login, in milliseconds.
-        #[arg(long, default_value_t = 500)]
-        login_failure_delay_ms: u64,
+        #[command(flatten)]
+        tuning: Tuning,
     },
     /// Organisations.
     #[command(subcommand)]
@@ -116,6 +115,44 @@ enum Command {
         #[arg(long)]
         output: PathBuf,
     },
+}
+
+/// Service limits and periods (defaults as documented in docs/service-api.md).
+#[derive(clap::Args)]
+struct Tuning {
+    /// Pause before answering a failed login, in milliseconds.
+    #[arg(long, default_value_t = 500)]
+    login_failure_delay_ms: u64,
+    /// Days a deleted key stays restorable before it is destroyed.
+    #[arg(long, default_value_t = 30)]
+    deletion_retention_days: u32,
+    /// Seconds between signed audit checkpoints.
+    #[arg(long, default_value_t = 3600)]
+    checkpoint_interval_secs: u64,
+    /// Requests per minute for one access token or session.
+    #[arg(long, default_value_t = 600)]
+    credential_requests_per_minute: u32,
+    /// Requests per minute for one organisation.
+    #[arg(long, default_value_t = 3000)]
+    organisation_requests_per_minute: u32,
+    /// Requests per minute for one trial organisation.
+    #[arg(long, default_value_t = 60)]
+    trial_requests_per_minute: u32,
+}
+
+impl Tuning {
+    fn config(&self, allow_production_with_file_kek: bool) -> ServiceConfig {
+        ServiceConfig {
+            allow_production_with_file_kek,
+            login_failure_delay: Duration::from_millis(self.login_failure_delay_ms),
+            deletion_retention_secs: i64::from(self.deletion_retention_days) * 86_400,
+            checkpoint_interval: Duration::from_secs(self.checkpoint_interval_secs.max(1)),
+            credential_requests_per_minute: self.credential_requests_per_minute,
+            organisation_requests_per_minute: self.organisation_requests_per_minute,
+            trial_requests_per_minute: self.trial_requests_per_minute,
+            ..ServiceConfig::default()
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -286,7 +323,7 @@ fn run(cli: Cli) -> Result<ExitCode, ServiceError> {
             tls_cert,
             tls_key,
             allow_production_keys_with_file_kek,
-            login_failure_delay_ms,
+            tuning,
         } => {
             let tls = match (&tls_cert, &tls_key) {
                 (Some(cert), Some(key)) => Some(cryptera_backend::tls::load_config(cert, key)?),
@@ -297,12 +334,10 @@ fn run(cli: Cli) -> Result<ExitCode, ServiceError> {
                     "refusing plain HTTP on {listen}: only loopback addresses are allowed without TLS"
                 )));
             }
-            let config = ServiceConfig {
-                allow_production_with_file_kek: allow_production_keys_with_file_kek,
-                login_failure_delay: Duration::from_millis(login_failure_delay_ms),
-                ..ServiceConfig::default()
-            };
-            let state = AppState::open(&data_dir, config)?;
+            let state = AppState::open(
+                &data_dir,
+                tuning.config(allow_production_keys_with_file_kek),
+            )?;
             serve(listen, tls, state)?;
         }
         Command::Org(OrgCommand::Create { name, trial_days }) => {

@@ -264,3 +264,83 @@ impl Drop for Server {
         let _ = self.0.wait();
     }
 }
+
+#[test]
+fn serve_flags_set_retention_and_rate_limits() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    cryptera_backend::server::init(dir.path()).unwrap();
+    let token = {
+        let state = cryptera_backend::AppState::open(dir.path(), common::test_config()).unwrap();
+        let org = cryptera_backend::api::create_organisation(&state, "acme", None).unwrap();
+        let request = cryptera_proto::auth::CreateTokenRequest {
+            name: "ops".into(),
+            operations: vec![Operation::Admin, Operation::Keygen],
+            keys: all_keys(),
+            expires_in_seconds: 600,
+        };
+        let audit = cryptera_backend::audit::AuditEvent::new(&org.id, "svc", "token.create", "");
+        cryptera_backend::api::create_token(&state, &org, audit, Environment::Development, &request)
+            .unwrap()
+            .token
+    };
+    let child = Command::new(env!("CARGO_BIN_EXE_cryptera-backend"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--deletion-retention-days",
+            "2",
+        ])
+        .args(["--credential-requests-per-minute", "2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut server = Server(child);
+    let mut line = String::new();
+    BufReader::new(server.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = format!(
+        "http://{}",
+        line.trim().strip_prefix("listening on ").unwrap()
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let key: KeyInfo = client
+            .post(format!("{base}/v1/keys"))
+            .bearer_auth(&token)
+            .json(&json!({"label": "k", "algorithm": "ed25519"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let deleted: KeyInfo = client
+            .delete(format!("{base}/v1/keys/{}", key.id))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let days = (deleted.purge_at.unwrap() - cryptera_backend::util::now()) as f64 / 86_400.0;
+        assert!((1.99..=2.0).contains(&days), "{days}");
+        let third = client
+            .get(format!("{base}/v1/whoami"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(third.status(), StatusCode::TOO_MANY_REQUESTS);
+    });
+}
