@@ -18,3 +18,4 @@ bash pkcs11-tests/scripts/valgrind.sh
 bash pkcs11-tests/scripts/examples.sh
 bash pkcs11-tests/scripts/deb.sh
 bash pkcs11-tests/scripts/crash.sh
+bash pkcs11-tests/scripts/remote.sh

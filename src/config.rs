@@ -29,6 +29,43 @@ pub struct Config {
     pub tokens: Vec<TokenConfig>,
     #[serde(default)]
     pub audit: AuditConfig,
+    /// Tokens whose keys live in the Cryptera service (see docs/remote-protocol.md).
+    #[serde(default, rename = "remote")]
+    pub remotes: Vec<RemoteConfig>,
+}
+
+/// One remote token: a slot backed by the Cryptera service.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteConfig {
+    pub slot: u64,
+    /// The service's base URL (`https://...`; `http://` only for loopback).
+    pub url: String,
+    /// Label shown before login (after login: `<organisation>/<environment>`).
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Extra trust anchors, PEM.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Environment variable holding the access token, for clients that cannot type a PIN.
+    #[serde(default)]
+    pub token_env: Option<String>,
+    #[serde(default = "default_remote_timeout")]
+    pub timeout_ms: u64,
+    /// How long a signature may wait for approvals.
+    #[serde(default = "default_approval_wait")]
+    pub approval_wait_s: u64,
+    /// No "waiting for approval" line on stderr.
+    #[serde(default)]
+    pub quiet: bool,
+}
+
+fn default_remote_timeout() -> u64 {
+    10_000
+}
+
+fn default_approval_wait() -> u64 {
+    900
 }
 
 /// What the module records of the keys' use on this machine (see docs/audit-format.md).
@@ -122,6 +159,7 @@ impl Default for Config {
             kdf_iterations: default_kdf_iterations(),
             tokens: Vec::new(),
             audit: AuditConfig::default(),
+            remotes: Vec::new(),
         }
     }
 }

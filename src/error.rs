@@ -103,6 +103,8 @@ pub enum Error {
     PinLenRange,
     #[error("PIN is locked")]
     PinLocked,
+    #[error("PIN (access token) expired")]
+    PinExpired,
     #[error("user already logged in")]
     UserAlreadyLoggedIn,
     #[error("another user is already logged in")]
@@ -177,6 +179,7 @@ impl Error {
             Error::PinInvalid => CKR_PIN_INVALID,
             Error::PinLenRange => CKR_PIN_LEN_RANGE,
             Error::PinLocked => CKR_PIN_LOCKED,
+            Error::PinExpired => CKR_PIN_EXPIRED,
             Error::UserAlreadyLoggedIn => CKR_USER_ALREADY_LOGGED_IN,
             Error::UserAnotherAlreadyLoggedIn => CKR_USER_ANOTHER_ALREADY_LOGGED_IN,
             Error::UserNotLoggedIn => CKR_USER_NOT_LOGGED_IN,

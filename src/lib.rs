@@ -12,6 +12,7 @@ pub mod local;
 pub mod mechanism;
 pub mod module;
 pub mod object;
+pub mod remote;
 pub mod session;
 pub mod token;
 

@@ -152,6 +152,13 @@ impl Module {
                 });
             }
         }
+        for remote in &self.config.remotes {
+            let id = remote.slot as CK_SLOT_ID;
+            if let std::collections::btree_map::Entry::Vacant(slot) = slots.entry(id) {
+                let client = crate::remote::Remote::new(remote.clone())?;
+                slot.insert(Arc::new(Token::new_remote(id, client, self.config.clone())));
+            }
+        }
         let mut has_free = false;
         for token in slots.values() {
             if !token.is_initialized().unwrap_or(true) {

@@ -110,7 +110,10 @@ pub unsafe extern "C" fn C_GetSlotList(
 pub unsafe extern "C" fn C_GetSlotInfo(slot: CK_SLOT_ID, info: *mut CK_SLOT_INFO) -> CK_RV {
     guard(|| {
         let token = module::get()?.token(slot)?;
-        let description = format!("Cryptera local token slot {slot}");
+        let description = match &token.remote {
+            Some(remote) => format!("Cryptera remote token {}", remote.config.url),
+            None => format!("Cryptera local token slot {slot}"),
+        };
         let value = CK_SLOT_INFO {
             slotDescription: padded(&description),
             manufacturerID: padded("Cryptera"),

@@ -33,6 +33,8 @@ impl Input {
 
 enum SignKey {
     Private(Arc<PrivateKey>, SignScheme),
+    /// A key in the Cryptera service: the digest (or Ed25519 message) is sent there.
+    Remote(Arc<crate::remote::RemoteKey>, SignScheme),
     Public(PublicKey, SignScheme),
     Secret,
 }
@@ -211,6 +213,8 @@ impl SignOp {
         check_key(object, mechanism.kind, usage)?;
         let key = if verify {
             SignKey::Public(keys::public_key(object)?, scheme)
+        } else if let Some(remote) = &entry.remote {
+            SignKey::Remote(remote.clone(), scheme)
         } else {
             SignKey::Private(
                 entry.private_key().map_err(|_| Error::UserNotLoggedIn)?,
@@ -254,6 +258,14 @@ impl SignOp {
     pub fn sign(self) -> Result<(Vec<u8>, Option<[u8; 32]>)> {
         let sha256 = self.hashes_with_sha256();
         match self.message()? {
+            (SignKey::Remote(key, scheme), input, _) => {
+                let digest = if sha256 {
+                    input.as_slice().try_into().ok()
+                } else {
+                    None
+                };
+                Ok((key.sign(scheme, &input)?, digest))
+            }
             (SignKey::Private(key, scheme), input, _) => {
                 let digest = if sha256 {
                     input.as_slice().try_into().ok()

@@ -83,7 +83,7 @@ fn strip_zeros(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// The public attributes that mirror a public key (on public and private key objects).
-fn public_material(key: &PublicKey, on_private: bool) -> Result<AttrMap> {
+pub(crate) fn public_material(key: &PublicKey, on_private: bool) -> Result<AttrMap> {
     let mut attrs = AttrMap::new();
     match key {
         PublicKey::Rsa {

@@ -12,6 +12,7 @@ use crate::local::codec;
 use crate::local::crypt::{self, KdfParams, TokenKey};
 use crate::local::store::{Row, Store};
 use crate::object::{keys, rules, Object};
+use crate::remote::{Remote, RemoteKey};
 use cryptoki_sys::*;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -32,6 +33,9 @@ pub enum Role {
     So,
 }
 
+/// An object's `CKA_ID` and `CKA_LABEL`, shared with the audit events that name it.
+pub type AuditNames = (Option<Arc<[u8]>>, Option<Arc<[u8]>>);
+
 /// One object known to this process, with its engine key parsed on first use.
 pub struct Entry {
     pub handle: CK_OBJECT_HANDLE,
@@ -42,7 +46,9 @@ pub struct Entry {
     pub object: Object,
     private_key: OnceLock<std::result::Result<Arc<PrivateKey>, Error>>,
     /// `CKA_ID` and `CKA_LABEL` as shared buffers, for audit records without a copy per operation.
-    pub audit_names: (Option<Arc<[u8]>>, Option<Arc<[u8]>>),
+    pub audit_names: AuditNames,
+    /// The service key behind a remote private key object.
+    pub remote: Option<Arc<RemoteKey>>,
 }
 
 impl Entry {
@@ -66,6 +72,7 @@ impl Entry {
             object,
             private_key: OnceLock::new(),
             audit_names,
+            remote: None,
         }
     }
 
@@ -84,6 +91,8 @@ pub(crate) struct Inner {
     seen_version: Option<i64>,
     pub(crate) objects: HashMap<CK_OBJECT_HANDLE, Arc<Entry>>,
     by_uid: HashMap<i64, CK_OBJECT_HANDLE>,
+    /// A remote token's label once logged in: `<organisation>/<environment>`.
+    pub(crate) remote_label: Option<String>,
     /// Handles by (attribute, value) for the selective attributes searches use most; rebuilt on the
     /// first search after any change (`None` until then).
     index: Option<SearchIndex>,
@@ -134,6 +143,8 @@ pub struct Token {
     pub path: PathBuf,
     pub configured_label: Option<String>,
     pub(crate) config: Arc<Config>,
+    /// Set for a remote token: its keys live in the Cryptera service.
+    pub remote: Option<Arc<Remote>>,
     inner: Mutex<Inner>,
 }
 
@@ -157,6 +168,7 @@ impl Token {
             path,
             configured_label,
             config,
+            remote: None,
             inner: Mutex::new(Inner {
                 store: None,
                 role: None,
@@ -164,9 +176,18 @@ impl Token {
                 seen_version: None,
                 objects: HashMap::new(),
                 by_uid: HashMap::new(),
+                remote_label: None,
                 index: None,
             }),
         }
+    }
+
+    /// A slot whose token is in the Cryptera service.
+    pub fn new_remote(slot_id: CK_SLOT_ID, remote: Remote, config: Arc<Config>) -> Token {
+        let label = remote.config.label.clone();
+        let mut token = Token::new(slot_id, PathBuf::new(), label, config);
+        token.remote = Some(Arc::new(remote));
+        token
     }
 
     pub(crate) fn lock(&self) -> Result<MutexGuard<'_, Inner>> {
@@ -181,7 +202,7 @@ impl Token {
     }
 
     pub fn is_initialized(&self) -> Result<bool> {
-        Ok(self.lock()?.store.is_some())
+        Ok(self.remote.is_some() || self.lock()?.store.is_some())
     }
 
     pub fn kdf_params(&self) -> KdfParams {
@@ -201,6 +222,22 @@ impl Token {
         let mut label = [b' '; 32];
         let mut serial = [b' '; 16];
         let mut flags = CKF_RNG | CKF_LOGIN_REQUIRED;
+        if self.remote.is_some() {
+            let name = inner
+                .remote_label
+                .as_deref()
+                .or(self.configured_label.as_deref())
+                .unwrap_or("Cryptera remote");
+            copy_padded(&mut label, name.as_bytes());
+            copy_padded(&mut serial, format!("remote-{}", self.slot_id).as_bytes());
+            flags |= CKF_TOKEN_INITIALIZED | CKF_USER_PIN_INITIALIZED | CKF_WRITE_PROTECTED;
+            return Ok(TokenFacts {
+                label,
+                serial,
+                flags,
+                initialized: true,
+            });
+        }
         let Some(store) = &inner.store else {
             let name = self.configured_label.as_deref().unwrap_or("");
             copy_padded(&mut label, name.as_bytes());
@@ -355,6 +392,9 @@ impl Token {
             if object.is_private() && inner.role != Some(Role::User) {
                 return Err(Error::UserNotLoggedIn);
             }
+            if object.is_token() && self.remote.is_some() {
+                return Err(Error::TokenWriteProtected);
+            }
             if object.is_token() && inner.store.is_none() {
                 return Err(Error::TokenNotPresent);
             }
@@ -491,4 +531,42 @@ fn decode_row(row: &Row, uuid: &[u8], key: Option<&TokenKey>) -> Result<Option<O
         }
     }
     Ok(Some(Object { attrs }))
+}
+
+impl Token {
+    /// Logs in to a remote token: the PIN is the service access token. Loads the service's keys.
+    pub(crate) fn login_remote(
+        &self,
+        remote: &Arc<Remote>,
+        inner: &mut Inner,
+        pin: &[u8],
+    ) -> Result<()> {
+        let credential = remote.credential(pin)?;
+        let who = remote.client.whoami(&credential)?;
+        let keys = remote.client.keys(&credential)?;
+        let mut entries = Vec::new();
+        for info in &keys {
+            let (private, others) = crate::remote::objects(info)?;
+            let mut entry = Entry::new(new_handle(), None, None, private);
+            entry.remote = Some(Arc::new(RemoteKey {
+                id: info.id.clone(),
+                remote: remote.clone(),
+            }));
+            entries.push(entry);
+            entries.extend(
+                others
+                    .into_iter()
+                    .map(|o| Entry::new(new_handle(), None, None, o)),
+            );
+        }
+        inner.objects.retain(|_, e| e.session.is_some());
+        for entry in entries {
+            inner.objects.insert(entry.handle, Arc::new(entry));
+        }
+        inner.objects_changed();
+        inner.remote_label = Some(format!("{}/{}", who.organisation, who.environment));
+        remote.set_access_token(Some(credential));
+        inner.role = Some(Role::User);
+        Ok(())
+    }
 }

@@ -51,6 +51,10 @@ fn context(uuid: &[u8], role: Role) -> Vec<u8> {
 
 impl Token {
     pub fn check_pin_format(&self, pin: &[u8]) -> Result<()> {
+        if self.remote.is_some() {
+            // Credentials of remote tokens are managed in the service.
+            return Err(Error::FunctionNotSupported);
+        }
         if pin.len() < self.config.min_pin_len || pin.len() > self.config.max_pin_len {
             return Err(Error::PinLenRange);
         }
@@ -139,6 +143,12 @@ impl Token {
             Some(_) => return Err(Error::UserAnotherAlreadyLoggedIn),
             None => {}
         }
+        if let Some(remote) = &self.remote {
+            if role != Role::User {
+                return Err(Error::FunctionNotSupported);
+            }
+            return self.login_remote(remote, &mut inner, pin);
+        }
         let store = inner
             .store
             .as_mut()
@@ -166,12 +176,18 @@ impl Token {
             return Err(Error::UserNotLoggedIn);
         }
         forget_login(&mut inner);
+        if let Some(remote) = &self.remote {
+            remote.set_access_token(None);
+        }
         Ok(())
     }
 
     /// Logs out silently (last session closed, finalize).
     pub fn forget_login(&self) -> Result<()> {
         forget_login(&mut *self.lock()?);
+        if let Some(remote) = &self.remote {
+            remote.set_access_token(None);
+        }
         Ok(())
     }
 
@@ -206,6 +222,7 @@ impl Token {
 /// Ends the login. As the spec says for `C_Logout`, handles to private objects become invalid for good
 /// (a later login hands out new ones) and private session objects are destroyed.
 fn forget_login(inner: &mut Inner) {
+    inner.remote_label = None;
     inner.role = None;
     inner.key = None;
     inner.seen_version = None;

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The remote token against the real Cryptera service on 127.0.0.1: the slot appears from the config,
+# the access token is the PIN, the service's keys appear as private/public key objects, and signatures
+# made through the module (the digest computed locally, the signature in the service) verify with OpenSSL.
+set -u
+root=$(cd "$(dirname "$0")/../.." && pwd)
+module=${MODULE:-$root/target/release/libcryptera_pkcs11.so}
+backend=${BACKEND:-$root/target/release/cryptera-backend}
+work=$(mktemp -d)
+server=""
+cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$work"; }
+trap cleanup EXIT
+[ -x "$backend" ] || cargo build --release -q -p cryptera-backend
+export CRYPTERA_DATA_DIR=$work/service
+passed=0
+failed=0
+check() {
+  local name=$1
+  shift
+  if "$@" >"$work/out" 2>&1; then
+    passed=$((passed + 1)); echo "ok   $name"
+  else
+    failed=$((failed + 1)); echo "FAIL $name"; sed 's/^/     /' "$work/out" | tail -15
+  fi
+}
+"$backend" init >/dev/null
+"$backend" org create --name acme >/dev/null
+for key in release-ec:ecdsa_p256 release-ed:ed25519 release-rsa:rsa2048; do
+  "$backend" key create --org acme --label "${key%%:*}" --algorithm "${key##*:}" --environment development >/dev/null
+done
+token=$("$backend" token create --org acme --name ci --operation sign --operation read --key-pattern 'release-*' \
+  --environment development --expires-in-days 1)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$backend" serve --listen "127.0.0.1:$port" >"$work/server.log" 2>&1 &
+server=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+
+export CRYPTERA_PKCS11_CONFIG=$work/module.toml
+printf 'store_dir = "%s"\n[[remote]]\nslot = 10\nurl = "http://127.0.0.1:%s"\nlabel = "acme remote"\ntimeout_ms = 3000\n' \
+  "$work/store" "$port" >"$CRYPTERA_PKCS11_CONFIG"
+tool() { pkcs11-tool --module "$module" --slot 10 "$@"; }
+user() { tool --login --pin "$token" "$@"; }
+printf 'firmware image' >"$work/data"
+
+check "the remote slot is listed with its configured label" bash -c "pkcs11-tool --module '$module' -L | grep -A1 '(0xa)' | grep -q 'acme remote'"
+check "a wrong access token is refused (CKR_PIN_INCORRECT)" bash -c "pkcs11-tool --module '$module' --slot 10 --login --pin cryptera_at_bogus -O 2>&1 | grep -q CKR_PIN_INCORRECT"
+check "the service's keys appear as private and public key objects" bash -c "pkcs11-tool --module '$module' --slot 10 --login --pin '$token' -O >'$work/objects' 2>&1 && [ \$(grep -c '^Private Key Object' '$work/objects') -eq 3 ] && [ \$(grep -c '^Public Key Object' '$work/objects') -eq 3 ]"
+check "private keys are sensitive and never extractable" bash -c "grep -A4 '^Private Key Object' '$work/objects' | grep -q 'never extractable'"
+# pkcs11-tool picks keys by CKA_ID: find each key's from the listing.
+key_id() { awk -v want="$1" '$1 == "label:" && $2 == want {found=1} found && $1 == "ID:" {print $2; exit}' "$work/objects"; }
+sign_and_verify() {
+  local label=$1 mechanism=$2 digest=$3 id
+  id=$(key_id "$label")
+  user --sign --id "$id" -m "$mechanism" --signature-format openssl -i "$work/data" -o "$work/$label.sig" &&
+    user --read-object --type pubkey --id "$id" -o "$work/$label.der" &&
+    openssl pkey -pubin -inform DER -in "$work/$label.der" -out "$work/$label.pem" &&
+    if [ "$digest" = none ]; then
+      openssl pkeyutl -verify -pubin -inkey "$work/$label.pem" -rawin -in "$work/data" -sigfile "$work/$label.sig"
+    else
+      openssl dgst "-$digest" -verify "$work/$label.pem" -signature "$work/$label.sig" "$work/data"
+    fi
+}
+check "ECDSA-SHA256 signed in the service verifies with OpenSSL" sign_and_verify release-ec ECDSA-SHA256 sha256
+check "SHA256-RSA-PKCS signed in the service verifies with OpenSSL" sign_and_verify release-rsa SHA256-RSA-PKCS sha256
+check "EdDSA signed in the service verifies in the module" bash -c "id=\$(awk '\$1 == \"label:\" && \$2 == \"release-ed\" {f=1} f && \$1 == \"ID:\" {print \$2; exit}' '$work/objects'); pkcs11-tool --module '$module' --slot 10 --login --pin '$token' --sign --id \$id -m EDDSA -i '$work/data' -o '$work/ed.sig' && pkcs11-tool --module '$module' --slot 10 --login --pin '$token' --verify --id \$id -m EDDSA -i '$work/data' --signature-file '$work/ed.sig' 2>&1 | grep -q 'Signature is valid'"
+check "the module's verification of a service signature" bash -c "pkcs11-tool --module '$module' --slot 10 --login --pin '$token' --verify --id \$(awk '\$1 == \"label:\" && \$2 == \"release-ec\" {f=1} f && \$1 == \"ID:\" {print \$2; exit}' '$work/objects') -m ECDSA-SHA256 --signature-format openssl -i '$work/data' --signature-file '$work/release-ec.sig' 2>&1 | grep -q 'Signature is valid'"
+check "the local audit file records the remote signature" grep -q '"event":"sign","rv":"CKR_OK".*"key_label":"release-rsa"' "$work/store/audit.jsonl"
+check "no access token in the audit file" bash -c "! grep -q '${token##*_}' '$work/store/audit.jsonl'"
+check "no key generation on the remote token yet (write protected)" bash -c "pkcs11-tool --module '$module' --slot 10 --login --pin '$token' --keypairgen --key-type EC:prime256v1 --label nope 2>&1 | grep -q -e CKR_TOKEN_WRITE_PROTECTED -e 'write protected'"
+
+kill "$server"; wait "$server" 2>/dev/null; server=""
+check "service down: signing fails with CKR_DEVICE_ERROR" bash -c "pkcs11-tool --module '$module' --slot 10 --login --pin '$token' --sign --id \$(awk '\$1 == \"label:\" && \$2 == \"release-ec\" {f=1} f && \$1 == \"ID:\" {print \$2; exit}' '$work/objects') -m ECDSA-SHA256 -i '$work/data' -o '$work/x' 2>&1 | grep -q CKR_DEVICE_ERROR"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

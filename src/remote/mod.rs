@@ -1,0 +1,244 @@
+//! The remote token backend: keys that live in the Cryptera service. This module turns the service's
+//! key list into PKCS#11 objects and forwards signatures; the token layer keeps handles, login state
+//! and the search index exactly as for local tokens (see docs/remote-protocol.md).
+
+pub mod client;
+
+use crate::attr::{bool_value, ulong_value, Template};
+use crate::config::RemoteConfig;
+use crate::crypto::asym::{Curve, PublicKey, SignScheme};
+use crate::crypto::der::{self as enc, OID_ED25519, OID_P256, OID_P384};
+use crate::crypto::HashAlg;
+use crate::error::{Error, Result};
+use crate::object::{build, keys, Object, Origin};
+use client::{Client, Payload};
+use cryptera_proto::keys::{KeyAlgorithm, KeyInfo, Mechanism};
+use cryptoki_sys::*;
+use der::asn1::ObjectIdentifier;
+use der::Decode;
+use std::sync::{Arc, Mutex};
+use zeroize::Zeroizing;
+
+/// A remote token's connection and credential.
+pub struct Remote {
+    pub config: RemoteConfig,
+    pub client: Client,
+    access_token: Mutex<Option<Zeroizing<String>>>,
+}
+
+/// A service key behind a private key object.
+pub struct RemoteKey {
+    pub id: String,
+    pub remote: Arc<Remote>,
+}
+
+impl Remote {
+    pub fn new(config: RemoteConfig) -> Result<Remote> {
+        let client = Client::new(&config)?;
+        Ok(Remote {
+            config,
+            client,
+            access_token: Mutex::new(None),
+        })
+    }
+
+    /// The access token to log in with: the PIN, or (empty PIN) the configured environment variable.
+    pub fn credential(&self, pin: &[u8]) -> Result<Zeroizing<String>> {
+        if pin.is_empty() {
+            if let Some(name) = &self.config.token_env {
+                return std::env::var(name)
+                    .map(Zeroizing::new)
+                    .map_err(|_| Error::PinIncorrect);
+            }
+        }
+        String::from_utf8(pin.to_vec())
+            .map(Zeroizing::new)
+            .map_err(|_| Error::PinInvalid)
+    }
+
+    pub fn set_access_token(&self, token: Option<Zeroizing<String>>) {
+        if let Ok(mut slot) = self.access_token.lock() {
+            *slot = token;
+        }
+    }
+
+    fn access_token(&self) -> Result<Zeroizing<String>> {
+        self.access_token
+            .lock()
+            .ok()
+            .and_then(|t| t.clone())
+            .ok_or(Error::UserNotLoggedIn)
+    }
+}
+
+/// `CKA_ID` of a service key: SHA-1 of its id, the 20 bytes tools expect.
+pub fn key_ckaid(key_id: &str) -> Vec<u8> {
+    HashAlg::Sha1.hash(key_id.as_bytes())
+}
+
+fn public_key_of(spki_der: &[u8]) -> Result<PublicKey> {
+    let spki = spki::SubjectPublicKeyInfoRef::from_der(spki_der)
+        .map_err(|_| Error::Device("bad public key from the service".into()))?;
+    let bits = spki.subject_public_key.raw_bytes();
+    const RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+    const EC: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+    match spki.algorithm.oid {
+        RSA => {
+            let key = pkcs1::RsaPublicKey::from_der(bits)
+                .map_err(|_| Error::Device("bad RSA key".into()))?;
+            Ok(PublicKey::Rsa {
+                modulus: key.modulus.as_bytes().to_vec(),
+                public_exponent: key.public_exponent.as_bytes().to_vec(),
+            })
+        }
+        EC => {
+            let curve = spki
+                .algorithm
+                .parameters
+                .and_then(|p| p.decode_as::<ObjectIdentifier>().ok())
+                .ok_or(Error::Device("EC key without a named curve".into()))?;
+            let curve = match curve {
+                OID_P256 => Curve::P256,
+                OID_P384 => Curve::P384,
+                _ => return Err(Error::CurveNotSupported),
+            };
+            Ok(PublicKey::Ec {
+                curve,
+                point: bits.to_vec(),
+            })
+        }
+        OID_ED25519 => Ok(PublicKey::Ed25519 {
+            point: bits.to_vec(),
+        }),
+        _ => Err(Error::Device(
+            "unknown key algorithm from the service".into(),
+        )),
+    }
+}
+
+fn key_type(algorithm: KeyAlgorithm) -> (CK_KEY_TYPE, CK_MECHANISM_TYPE) {
+    match algorithm {
+        KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
+            (CKK_RSA, CKM_RSA_PKCS_KEY_PAIR_GEN)
+        }
+        KeyAlgorithm::EcdsaP256 | KeyAlgorithm::EcdsaP384 => (CKK_EC, CKM_EC_KEY_PAIR_GEN),
+        KeyAlgorithm::Ed25519 => (CKK_EC_EDWARDS, CKM_EC_EDWARDS_KEY_PAIR_GEN),
+    }
+}
+
+/// The objects of one service key: its private key (never extractable), its public key, and its
+/// certificate chain (leaf first; the leaf carries the key's `CKA_ID`).
+pub fn objects(info: &KeyInfo) -> Result<(Object, Vec<Object>)> {
+    let public = public_key_of(info.public_key.as_slice())?;
+    let (key_type, mechanism) = key_type(info.algorithm);
+    let id = key_ckaid(&info.id);
+    let label = info.label.as_bytes().to_vec();
+    let common = |private: bool| {
+        Template::new()
+            .with(CKA_TOKEN, bool_value(true))
+            .with(CKA_PRIVATE, bool_value(private))
+            .with(CKA_MODIFIABLE, bool_value(false))
+            .with(CKA_DESTROYABLE, bool_value(false))
+            .with(CKA_LABEL, label.clone())
+            .with(CKA_ID, id.clone())
+    };
+    let private_template = common(true)
+        .with(CKA_SIGN, bool_value(true))
+        .with(CKA_DECRYPT, bool_value(false))
+        .with(CKA_UNWRAP, bool_value(false))
+        .with(CKA_DERIVE, bool_value(false))
+        .with(CKA_SENSITIVE, bool_value(true))
+        .with(CKA_EXTRACTABLE, bool_value(false));
+    let private = build(
+        CKO_PRIVATE_KEY,
+        Some(key_type),
+        &private_template,
+        Origin::Generated(mechanism),
+        keys::public_material(&public, true)?,
+    )?;
+    let public_template = common(false)
+        .with(CKA_VERIFY, bool_value(true))
+        .with(CKA_ENCRYPT, bool_value(key_type == CKK_RSA))
+        .with(CKA_WRAP, bool_value(false));
+    let mut others = vec![build(
+        CKO_PUBLIC_KEY,
+        Some(key_type),
+        &public_template,
+        Origin::Generated(mechanism),
+        keys::public_material(&public, false)?,
+    )?];
+    for (index, certificate) in info.certificates.iter().enumerate() {
+        let der = certificate.as_slice();
+        let cert_id = if index == 0 {
+            id.clone()
+        } else {
+            HashAlg::Sha1.hash(der)
+        };
+        let template = Template::new()
+            .with(CKA_CLASS, ulong_value(CKO_CERTIFICATE))
+            .with(CKA_CERTIFICATE_TYPE, ulong_value(CKC_X_509))
+            .with(CKA_TOKEN, bool_value(true))
+            .with(CKA_MODIFIABLE, bool_value(false))
+            .with(CKA_LABEL, label.clone())
+            .with(CKA_ID, cert_id)
+            .with(CKA_VALUE, der.to_vec());
+        others.push(keys::create(&template)?);
+    }
+    Ok((private, others))
+}
+
+impl RemoteKey {
+    /// Signs what the mechanism layer prepared (a digest, a DigestInfo, or the Ed25519 message).
+    pub fn sign(&self, scheme: SignScheme, input: &[u8]) -> Result<Vec<u8>> {
+        let digest_mechanism = |hash: HashAlg, pss: bool| match (hash, pss) {
+            (HashAlg::Sha256, false) => Ok(Mechanism::RsaPkcs1Sha256),
+            (HashAlg::Sha384, false) => Ok(Mechanism::RsaPkcs1Sha384),
+            (HashAlg::Sha512, false) => Ok(Mechanism::RsaPkcs1Sha512),
+            (HashAlg::Sha256, true) => Ok(Mechanism::RsaPssSha256),
+            (HashAlg::Sha384, true) => Ok(Mechanism::RsaPssSha384),
+            (HashAlg::Sha512, true) => Ok(Mechanism::RsaPssSha512),
+            _ => Err(Error::MechanismInvalid),
+        };
+        let (mechanism, payload) = match scheme {
+            SignScheme::RsaPkcs1DigestInfo => {
+                let (hash, digest) = enc::parse_digest_info(input)?;
+                (
+                    digest_mechanism(hash, false)?,
+                    Payload::Digest(digest.to_vec()),
+                )
+            }
+            SignScheme::RsaPkcs1(hash) => (
+                digest_mechanism(hash, false)?,
+                Payload::Digest(input.to_vec()),
+            ),
+            SignScheme::RsaPss {
+                hash,
+                mgf,
+                salt_len,
+            } => {
+                if mgf != hash || salt_len != hash.output_len() {
+                    return Err(Error::MechanismParamInvalid);
+                }
+                (
+                    digest_mechanism(hash, true)?,
+                    Payload::Digest(input.to_vec()),
+                )
+            }
+            SignScheme::Ecdsa => match input.len() {
+                32 => (Mechanism::EcdsaSha256, Payload::Digest(input.to_vec())),
+                48 => (Mechanism::EcdsaSha384, Payload::Digest(input.to_vec())),
+                _ => return Err(Error::DataLenRange),
+            },
+            SignScheme::Ed25519 => {
+                if input.len() > cryptera_proto::sign::MAX_SIGN_DATA_LEN {
+                    return Err(Error::DataLenRange);
+                }
+                (Mechanism::Ed25519, Payload::Data(input.to_vec()))
+            }
+        };
+        let token = self.remote.access_token()?;
+        self.remote
+            .client
+            .sign(&token, &self.id, mechanism, payload)
+    }
+}
