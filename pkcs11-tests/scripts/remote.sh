@@ -28,7 +28,7 @@ check() {
 for key in release-ec:ecdsa_p256 release-ed:ed25519 release-rsa:rsa2048; do
   "$backend" key create --org acme --label "${key%%:*}" --algorithm "${key##*:}" --environment development >/dev/null
 done
-token=$("$backend" token create --org acme --name ci --operation sign --operation read --key-pattern 'release-*' \
+token=$("$backend" token create --org acme --name ci --operation sign --operation read --operation keygen --key-pattern 'release-*' \
   --environment development --expires-in-days 1)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$backend" serve --listen "127.0.0.1:$port" >"$work/server.log" 2>&1 &
@@ -66,7 +66,16 @@ check "EdDSA signed in the service verifies in the module" bash -c "id=\$(awk '\
 check "the module's verification of a service signature" bash -c "pkcs11-tool --module '$module' --slot 10 --login --pin '$token' --verify --id \$(awk '\$1 == \"label:\" && \$2 == \"release-ec\" {f=1} f && \$1 == \"ID:\" {print \$2; exit}' '$work/objects') -m ECDSA-SHA256 --signature-format openssl -i '$work/data' --signature-file '$work/release-ec.sig' 2>&1 | grep -q 'Signature is valid'"
 check "the local audit file records the remote signature" grep -q '"event":"sign","rv":"CKR_OK".*"key_label":"release-rsa"' "$work/store/audit.jsonl"
 check "no access token in the audit file" bash -c "! grep -q '${token##*_}' '$work/store/audit.jsonl'"
-check "no key generation on the remote token yet (write protected)" bash -c "pkcs11-tool --module '$module' --slot 10 --login --pin '$token' --keypairgen --key-type EC:prime256v1 --label nope 2>&1 | grep -q -e CKR_TOKEN_WRITE_PROTECTED -e 'write protected'"
+generated_key() {
+  user --keypairgen --key-type EC:secp384r1 --label release-new >"$work/gen.out" 2>&1 &&
+    user -O >"$work/objects2" 2>&1 &&
+    id=$(awk '$1 == "label:" && $2 == "release-new" {f=1} f && $1 == "ID:" {print $2; exit}' "$work/objects2") &&
+    [ -n "$id" ] &&
+    user --sign --id "$id" -m ECDSA-SHA384 -i "$work/data" -o "$work/new.sig" &&
+    user --verify --id "$id" -m ECDSA-SHA384 -i "$work/data" --signature-file "$work/new.sig" 2>&1 | grep -q 'Signature is valid' &&
+    curl -sf "http://127.0.0.1:$port/v1/keys" -H "authorization: Bearer $token" | grep -q '"label":"release-new","algorithm":"ecdsa_p384","environment":"development"'
+}
+check "C_GenerateKeyPair makes the key in the service (its environment), and it signs" generated_key
 
 kill "$server"; wait "$server" 2>/dev/null; server=""
 check "service down: signing fails with CKR_DEVICE_ERROR" bash -c "pkcs11-tool --module '$module' --slot 10 --login --pin '$token' --sign --id \$(awk '\$1 == \"label:\" && \$2 == \"release-ec\" {f=1} f && \$1 == \"ID:\" {print \$2; exit}' '$work/objects') -m ECDSA-SHA256 -i '$work/data' -o '$work/x' 2>&1 | grep -q CKR_DEVICE_ERROR"

@@ -99,6 +99,27 @@ impl Client {
         })
     }
 
+    /// Creates a key in the service, in the access token's environment.
+    pub fn create_key(
+        &self,
+        token: &str,
+        request: &cryptera_proto::keys::CreateKeyRequest,
+    ) -> Result<KeyInfo> {
+        let response = self
+            .http
+            .post(format!("{}/v1/keys", self.base))
+            .bearer_auth(token)
+            .json(request)
+            .send()
+            .map_err(unreachable)?;
+        if !response.status().is_success() {
+            return Err(failure(response));
+        }
+        response
+            .json()
+            .map_err(|e| Error::Device(format!("Cryptera service: bad answer: {e}")))
+    }
+
     pub fn keys(&self, token: &str) -> Result<Vec<KeyInfo>> {
         Ok(self.get::<KeyList>(token, "/v1/keys")?.keys)
     }

@@ -62,12 +62,51 @@ impl Remote {
         }
     }
 
-    fn access_token(&self) -> Result<Zeroizing<String>> {
+    pub fn access_token(&self) -> Result<Zeroizing<String>> {
         self.access_token
             .lock()
             .ok()
             .and_then(|t| t.clone())
             .ok_or(Error::UserNotLoggedIn)
+    }
+}
+
+/// The service algorithm a `C_GenerateKeyPair` asks for.
+pub fn algorithm_for(
+    mechanism: CK_MECHANISM_TYPE,
+    public: &Template,
+    private: &Template,
+) -> Result<KeyAlgorithm> {
+    match mechanism {
+        CKM_RSA_PKCS_KEY_PAIR_GEN => match public
+            .ulong(CKA_MODULUS_BITS)?
+            .ok_or(Error::TemplateIncomplete)?
+        {
+            2048 => Ok(KeyAlgorithm::Rsa2048),
+            3072 => Ok(KeyAlgorithm::Rsa3072),
+            4096 => Ok(KeyAlgorithm::Rsa4096),
+            _ => Err(Error::KeySizeRange),
+        },
+        CKM_EC_KEY_PAIR_GEN | CKM_EC_EDWARDS_KEY_PAIR_GEN => {
+            let params = public
+                .get(CKA_EC_PARAMS)
+                .or(private.get(CKA_EC_PARAMS))
+                .ok_or(Error::TemplateIncomplete)?;
+            match (mechanism, enc::parse_ec_params(params)?) {
+                (CKM_EC_KEY_PAIR_GEN, enc::EcParams::Weierstrass(Curve::P256)) => {
+                    Ok(KeyAlgorithm::EcdsaP256)
+                }
+                (CKM_EC_KEY_PAIR_GEN, enc::EcParams::Weierstrass(Curve::P384)) => {
+                    Ok(KeyAlgorithm::EcdsaP384)
+                }
+                (CKM_EC_EDWARDS_KEY_PAIR_GEN, enc::EcParams::Ed25519) => Ok(KeyAlgorithm::Ed25519),
+                (CKM_EC_KEY_PAIR_GEN, enc::EcParams::Weierstrass(_)) => {
+                    Err(Error::CurveNotSupported)
+                }
+                _ => Err(Error::TemplateInconsistent),
+            }
+        }
+        _ => Err(Error::MechanismInvalid),
     }
 }
 

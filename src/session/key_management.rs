@@ -37,6 +37,19 @@ impl Session {
         if mechanism.param != Param::None {
             return Err(Error::MechanismParamInvalid);
         }
+        if self.token.remote.is_some() {
+            if !self.read_write {
+                return Err(Error::SessionReadOnly);
+            }
+            let outcome =
+                self.token
+                    .generate_remote(mechanism.kind, public_template, private_template);
+            let names = outcome
+                .as_ref()
+                .ok()
+                .and_then(|(_, private)| self.token.entry(*private).ok());
+            return self.record_outcome("generate", names.as_ref().map(|e| &e.object), outcome);
+        }
         let (public, private) =
             keys::generate_key_pair(mechanism.kind, public_template, private_template)?;
         self.check_writable(&public)?;

@@ -230,7 +230,7 @@ impl Token {
                 .unwrap_or("Cryptera remote");
             copy_padded(&mut label, name.as_bytes());
             copy_padded(&mut serial, format!("remote-{}", self.slot_id).as_bytes());
-            flags |= CKF_TOKEN_INITIALIZED | CKF_USER_PIN_INITIALIZED | CKF_WRITE_PROTECTED;
+            flags |= CKF_TOKEN_INITIALIZED | CKF_USER_PIN_INITIALIZED;
             return Ok(TokenFacts {
                 label,
                 serial,
@@ -393,7 +393,8 @@ impl Token {
                 return Err(Error::UserNotLoggedIn);
             }
             if object.is_token() && self.remote.is_some() {
-                return Err(Error::TokenWriteProtected);
+                // A remote token holds only what the service holds.
+                return Err(Error::TemplateInconsistent);
             }
             if object.is_token() && inner.store.is_none() {
                 return Err(Error::TokenNotPresent);
@@ -568,5 +569,59 @@ impl Token {
         remote.set_access_token(Some(credential));
         inner.role = Some(Role::User);
         Ok(())
+    }
+
+    /// `C_GenerateKeyPair` on a remote token: the key is made in the service (in the access token's
+    /// environment) and appears as objects here. Returns (public, private) handles.
+    pub fn generate_remote(
+        &self,
+        mechanism: CK_MECHANISM_TYPE,
+        public: &Template,
+        private: &Template,
+    ) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE)> {
+        let remote = self.remote.as_ref().ok_or(Error::FunctionNotSupported)?;
+        let algorithm = crate::remote::algorithm_for(mechanism, public, private)?;
+        let label = private
+            .get(CKA_LABEL)
+            .or(public.get(CKA_LABEL))
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .unwrap_or_else(|| {
+                format!(
+                    "key-{}",
+                    crate::audit::chain::hex(&new_handle().to_le_bytes()[..4])
+                )
+            });
+        if self.role()? != Some(Role::User) {
+            return Err(Error::UserNotLoggedIn);
+        }
+        // The request runs without the token lock: other sessions go on meanwhile.
+        let token = remote.access_token()?;
+        let request = cryptera_proto::keys::CreateKeyRequest {
+            label,
+            algorithm,
+            policy: Default::default(),
+        };
+        let info = remote.client.create_key(&token, &request)?;
+        let mut inner = self.lock()?;
+        let (private_object, others) = crate::remote::objects(&info)?;
+        let mut private_entry = Entry::new(new_handle(), None, None, private_object);
+        private_entry.remote = Some(Arc::new(RemoteKey {
+            id: info.id.clone(),
+            remote: remote.clone(),
+        }));
+        let private_handle = private_entry.handle;
+        let mut public_handle = CK_INVALID_HANDLE;
+        inner
+            .objects
+            .insert(private_handle, Arc::new(private_entry));
+        for object in others {
+            let entry = Entry::new(new_handle(), None, None, object);
+            if entry.object.class() == CKO_PUBLIC_KEY {
+                public_handle = entry.handle;
+            }
+            inner.objects.insert(entry.handle, Arc::new(entry));
+        }
+        inner.objects_changed();
+        Ok((public_handle, private_handle))
     }
 }
