@@ -53,6 +53,7 @@ schemas={
  "DenyRequest": obj({"reason":S}),
  "AuditRecord": obj({"seq":I,"organisation_id":S,"at":I,"actor":S,"action":S,"target":S,"outcome":S,"details":{"type":"object","additionalProperties":S},"prev_hash":S,"hash":S},["seq","organisation_id","at","actor","action","target","outcome","details","prev_hash","hash"]),
  "AuditRecordList": obj({"records":arr(ref("AuditRecord"))},["records"]),
+ "AuditCheckpointList": obj({"checkpoints":arr(ref("AuditCheckpoint"))},["checkpoints"]),
  "AuditCheckpoint": obj({"organisation_id":S,"seq":I,"head_hash":S,"at":I,"algorithm":enum("ed25519"),"public_key":B64,"signature":B64},["organisation_id","seq","head_hash","at","algorithm","public_key","signature"]),
 }
 def body(n): return {"required":True,"content":{"application/json":{"schema":ref(n)}}}
@@ -96,7 +97,8 @@ paths={
  "/v1/signing-requests/{id}/approve":{"post":op("Approve","approve (MFA)",responses=resp(200,"SigningRequestInfo"),params=ID)},
  "/v1/signing-requests/{id}/deny":{"post":{**op("Deny","approve (MFA)",responses=resp(200,"SigningRequestInfo"),params=ID),"requestBody":{"required":False,"content":{"application/json":{"schema":ref("DenyRequest")}}}}},
  "/v1/audit/records":{"get":op("Audit records (JSON, or JSON lines with Accept: application/x-ndjson)","audit",responses=resp(200,"AuditRecordList"),params=[{"name":"after","in":"query","schema":I},{"name":"limit","in":"query","schema":{"type":"integer","minimum":1,"maximum":10000}},{"name":"action","in":"query","schema":S,"description":"e.g. key.sign"},{"name":"target","in":"query","schema":S,"description":"e.g. a key id"},{"name":"since","in":"query","schema":I},{"name":"until","in":"query","schema":I}])},
- "/v1/audit/checkpoint":{"get":op("Signed checkpoint of the audit chain head","audit",responses=resp(200,"AuditCheckpoint"))},
+ "/v1/audit/checkpoint":{"get":op("Signed checkpoint of the audit chain head (made now and kept)","audit",responses=resp(200,"AuditCheckpoint"))},
+ "/v1/audit/checkpoints":{"get":op("Checkpoints the service kept, oldest first","audit",responses=resp(200,"AuditCheckpointList"))},
 }
 doc={"openapi":"3.1.0","info":{"title":"Cryptera signing service","version":"1","description":"See docs/service-api.md. Request and response types are the structs of the cryptera-proto crate."},
  "servers":[{"url":"/"}],

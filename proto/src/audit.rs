@@ -60,3 +60,9 @@ impl AuditCheckpoint {
             .into_bytes()
     }
 }
+
+/// `GET /v1/audit/checkpoints`: the checkpoints the service has kept, oldest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditCheckpointList {
+    pub checkpoints: Vec<AuditCheckpoint>,
+}

@@ -27,9 +27,10 @@ pub const SIGNING_REQUEST_APPROVE: &str = "/v1/signing-requests/{id}/approve";
 pub const SIGNING_REQUEST_DENY: &str = "/v1/signing-requests/{id}/deny";
 pub const AUDIT_RECORDS: &str = "/v1/audit/records";
 pub const AUDIT_CHECKPOINT: &str = "/v1/audit/checkpoint";
+pub const AUDIT_CHECKPOINTS: &str = "/v1/audit/checkpoints";
 
 /// Every endpoint template, for checks that the router, this list and the OpenAPI document agree.
-pub const ALL: [&str; 25] = [
+pub const ALL: [&str; 26] = [
     HEALTHZ,
     READYZ,
     METRICS,
@@ -55,6 +56,7 @@ pub const ALL: [&str; 25] = [
     SIGNING_REQUEST_DENY,
     AUDIT_RECORDS,
     AUDIT_CHECKPOINT,
+    AUDIT_CHECKPOINTS,
 ];
 
 /// Fills the `{id}` of a template. Ids are opaque but never contain `/`, `?` or `#`.

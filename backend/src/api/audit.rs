@@ -1,10 +1,11 @@
-//! Audit read access: records as JSON or JSON lines, and signed checkpoints of the chain head.
+//! Audit read access: records as JSON or JSON lines, signed checkpoints of the chain head (made on
+//! demand), and the checkpoints the service kept.
 
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use cryptera_proto::audit::{AuditCheckpoint, AuditRecordList};
+use cryptera_proto::audit::{AuditCheckpoint, AuditCheckpointList, AuditRecordList};
 use cryptera_proto::auth::Operation;
 use serde::Deserialize;
 
@@ -82,4 +83,14 @@ pub async fn checkpoint(
         })
         .await?;
     Ok(Json(checkpoint))
+}
+
+pub async fn checkpoints(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<AuditCheckpointList>> {
+    caller.require(Operation::Audit)?;
+    let org_id = caller.org.id.clone();
+    let checkpoints = state.db(move |store| store.checkpoints(&org_id)).await?;
+    Ok(Json(AuditCheckpointList { checkpoints }))
 }

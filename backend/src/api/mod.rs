@@ -57,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .route(p::SIGNING_REQUEST_DENY, post(approvals::deny))
         .route(p::AUDIT_RECORDS, get(audit::records))
         .route(p::AUDIT_CHECKPOINT, get(audit::checkpoint))
+        .route(p::AUDIT_CHECKPOINTS, get(audit::checkpoints))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .route_layer(axum::middleware::from_fn_with_state(
