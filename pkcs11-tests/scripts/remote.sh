@@ -64,7 +64,7 @@ check "ECDSA-SHA256 signed in the service verifies with OpenSSL" sign_and_verify
 check "SHA256-RSA-PKCS signed in the service verifies with OpenSSL" sign_and_verify release-rsa SHA256-RSA-PKCS sha256
 check "EdDSA signed in the service verifies in the module" bash -c "id=\$(awk '\$1 == \"label:\" && \$2 == \"release-ed\" {f=1} f && \$1 == \"ID:\" {print \$2; exit}' '$work/objects'); pkcs11-tool --module '$module' --slot 10 --login --pin '$token' --sign --id \$id -m EDDSA -i '$work/data' -o '$work/ed.sig' && pkcs11-tool --module '$module' --slot 10 --login --pin '$token' --verify --id \$id -m EDDSA -i '$work/data' --signature-file '$work/ed.sig' 2>&1 | grep -q 'Signature is valid'"
 check "the module's verification of a service signature" bash -c "pkcs11-tool --module '$module' --slot 10 --login --pin '$token' --verify --id \$(awk '\$1 == \"label:\" && \$2 == \"release-ec\" {f=1} f && \$1 == \"ID:\" {print \$2; exit}' '$work/objects') -m ECDSA-SHA256 --signature-format openssl -i '$work/data' --signature-file '$work/release-ec.sig' 2>&1 | grep -q 'Signature is valid'"
-check "the local audit file records the remote signature" grep -q '"event":"sign","rv":"CKR_OK".*"key_label":"release-rsa"' "$work/store/audit.jsonl"
+check "the local audit file records the remote signature with the service's request id" grep -q '"event":"sign","rv":"CKR_OK".*"key_label":"release-rsa".*"request_id":"req_' "$work/store/audit.jsonl"
 check "no access token in the audit file" bash -c "! grep -q '${token##*_}' '$work/store/audit.jsonl'"
 generated_key() {
   user --keypairgen --key-type EC:secp384r1 --label release-new >"$work/gen.out" 2>&1 &&

@@ -46,6 +46,8 @@ pub struct Event {
     pub mechanism: Option<CK_MECHANISM_TYPE>,
     pub data_sha256: Option<[u8; 32]>,
     pub user_type: Option<&'static str>,
+    /// The Cryptera service's request id, for operations on remote tokens.
+    pub request_id: Option<Arc<str>>,
 }
 
 /// Who this process is, found once.
@@ -322,7 +324,7 @@ fn to_record(identity: &Identity, event: &Event, time: std::time::SystemTime) ->
         mechanism: event.mechanism.map(mechanism_name),
         data_sha256: event.data_sha256.as_ref().map(|d| chain::hex(d)),
         user_type: event.user_type.map(str::to_string),
-        request_id: None,
+        request_id: event.request_id.as_deref().map(str::to_string),
     }
 }
 

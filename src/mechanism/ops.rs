@@ -39,6 +39,15 @@ enum SignKey {
     Secret,
 }
 
+/// What a finished signing operation hands back.
+pub struct SignOutput {
+    pub signature: Vec<u8>,
+    /// SHA-256 of the signed data, when the mechanism computed it.
+    pub digest: Option<[u8; 32]>,
+    /// The Cryptera service's signing request id, for a remote key.
+    pub request_id: Option<String>,
+}
+
 /// A sign or verify operation.
 pub struct SignOp {
     key: SignKey,
@@ -254,27 +263,30 @@ impl SignOp {
         matches!(&self.input, Input::Hash(h) if h.alg() == HashAlg::Sha256)
     }
 
-    /// The signature, and the SHA-256 of the input when the mechanism computed it anyway.
-    pub fn sign(self) -> Result<(Vec<u8>, Option<[u8; 32]>)> {
+    /// The signature, the SHA-256 of the input when the mechanism computed it anyway, and for a remote
+    /// key the service's request id.
+    pub fn sign(self) -> Result<SignOutput> {
         let sha256 = self.hashes_with_sha256();
+        let digest_of = |input: &[u8]| if sha256 { input.try_into().ok() } else { None };
         match self.message()? {
             (SignKey::Remote(key, scheme), input, _) => {
-                let digest = if sha256 {
-                    input.as_slice().try_into().ok()
-                } else {
-                    None
-                };
-                Ok((key.sign(scheme, &input)?, digest))
+                let (signature, request_id) = key.sign(scheme, &input)?;
+                Ok(SignOutput {
+                    signature,
+                    digest: digest_of(&input),
+                    request_id: Some(request_id),
+                })
             }
-            (SignKey::Private(key, scheme), input, _) => {
-                let digest = if sha256 {
-                    input.as_slice().try_into().ok()
-                } else {
-                    None
-                };
-                Ok((key.sign(scheme, &input)?, digest))
-            }
-            (SignKey::Secret, _, Some(mac)) => Ok((mac.finish(), None)),
+            (SignKey::Private(key, scheme), input, _) => Ok(SignOutput {
+                signature: key.sign(scheme, &input)?,
+                digest: digest_of(&input),
+                request_id: None,
+            }),
+            (SignKey::Secret, _, Some(mac)) => Ok(SignOutput {
+                signature: mac.finish(),
+                digest: None,
+                request_id: None,
+            }),
             _ => Err(Error::KeyFunctionNotPermitted),
         }
     }

@@ -132,7 +132,7 @@ impl Client {
         key_id: &str,
         mechanism: Mechanism,
         payload: Payload,
-    ) -> Result<Vec<u8>> {
+    ) -> Result<(Vec<u8>, String)> {
         let mut nonce = [0u8; 16];
         crate::crypto::random(&mut nonce)?;
         let (digest, data) = match payload {
@@ -168,7 +168,7 @@ impl Client {
             200 => {
                 let answer: SignResponse =
                     response.json().map_err(|e| Error::Device(e.to_string()))?;
-                Ok(answer.signature.as_slice().to_vec())
+                Ok((answer.signature.as_slice().to_vec(), answer.request_id))
             }
             202 => {
                 let info: SigningRequestInfo =
@@ -179,7 +179,11 @@ impl Client {
         }
     }
 
-    fn wait_for_approval(&self, token: &str, mut info: SigningRequestInfo) -> Result<Vec<u8>> {
+    fn wait_for_approval(
+        &self,
+        token: &str,
+        mut info: SigningRequestInfo,
+    ) -> Result<(Vec<u8>, String)> {
         if !self.quiet {
             eprintln!(
                 "cryptera-pkcs11: signing request {} waits for approval",
@@ -190,12 +194,13 @@ impl Client {
         loop {
             match info.status {
                 SigningRequestStatus::Completed => {
-                    return info
-                        .signature
-                        .map(|s| s.as_slice().to_vec())
-                        .ok_or_else(|| {
-                            Error::Device("completed request without a signature".into())
-                        })
+                    let signature =
+                        info.signature
+                            .map(|s| s.as_slice().to_vec())
+                            .ok_or_else(|| {
+                                Error::Device("completed request without a signature".into())
+                            })?;
+                    return Ok((signature, info.id));
                 }
                 SigningRequestStatus::Denied | SigningRequestStatus::Expired => {
                     return Err(Error::FunctionRejected)

@@ -227,8 +227,9 @@ pub fn objects(info: &KeyInfo) -> Result<(Object, Vec<Object>)> {
 }
 
 impl RemoteKey {
-    /// Signs what the mechanism layer prepared (a digest, a DigestInfo, or the Ed25519 message).
-    pub fn sign(&self, scheme: SignScheme, input: &[u8]) -> Result<Vec<u8>> {
+    /// Signs what the mechanism layer prepared (a digest, a DigestInfo, or the Ed25519 message);
+    /// returns the signature and the service's request id.
+    pub fn sign(&self, scheme: SignScheme, input: &[u8]) -> Result<(Vec<u8>, String)> {
         let digest_mechanism = |hash: HashAlg, pss: bool| match (hash, pss) {
             (HashAlg::Sha256, false) => Ok(Mechanism::RsaPkcs1Sha256),
             (HashAlg::Sha384, false) => Ok(Mechanism::RsaPkcs1Sha384),

@@ -78,6 +78,8 @@ struct AuditedOp {
     data: Option<Hasher>,
     /// SHA-256 of the data signed, as the mechanism computed it.
     digest: Option<[u8; 32]>,
+    /// The service's request id, for a remote key.
+    request_id: Option<Arc<str>>,
 }
 
 impl Session {
@@ -276,6 +278,7 @@ impl Session {
             key_label: key.audit_names.1.clone(),
             data: hash_data.then(|| HashAlg::Sha256.hasher()),
             digest: None,
+            request_id: None,
         }
     }
 
@@ -286,6 +289,7 @@ impl Session {
             event.mechanism = Some(op.mechanism);
             event.key_id = op.key_id.clone();
             event.key_label = op.key_label.clone();
+            event.request_id = op.request_id.clone();
             event.data_sha256 = op
                 .digest
                 .or_else(|| op.data.clone().and_then(|h| h.finish().try_into().ok()));
@@ -440,11 +444,12 @@ impl Session {
             }
             let op = self.op.take().ok_or(Error::OperationNotInitialized)?;
             let output = match op {
-                Operation::Sign(op) => op.sign().map(|(signature, digest)| {
+                Operation::Sign(op) => op.sign().map(|output| {
                     if let Some(audited) = self.audited.as_mut() {
-                        audited.digest = digest;
+                        audited.digest = output.digest;
+                        audited.request_id = output.request_id.map(Arc::from);
                     }
-                    Zeroizing::new(signature)
+                    Zeroizing::new(output.signature)
                 }),
                 Operation::Encrypt(op) => op.encrypt().map(Zeroizing::new),
                 Operation::Decrypt(op) => op.decrypt(),
