@@ -77,6 +77,33 @@ generated_key() {
 }
 check "C_GenerateKeyPair makes the key in the service (its environment), and it signs" generated_key
 
+# A key made in the service while a session is logged in shows at the next search (ETag refresh), and
+# the handles of the keys already there stay the same.
+refresh_test() {
+  /usr/bin/python3 - "$module" "$token" "$backend" <<'PY'
+import subprocess, sys, time
+import PyKCS11
+module, token, backend = sys.argv[1:4]
+lib = PyKCS11.PyKCS11Lib()
+lib.load(module)
+session = lib.openSession(10, PyKCS11.CKF_SERIAL_SESSION | PyKCS11.CKF_RW_SESSION)
+session.login(token)
+query = [(PyKCS11.CKA_CLASS, PyKCS11.CKO_PRIVATE_KEY)]
+def label(handle):
+    value = session.getAttributeValue(handle, [PyKCS11.CKA_LABEL])[0]
+    return value if isinstance(value, str) else bytes(value).decode()
+before = {label(h): h.value() for h in session.findObjects(query)}
+subprocess.run([backend, "key", "create", "--org", "acme", "--label", "release-late", "--algorithm", "ecdsa_p256",
+                "--environment", "development"], check=True, stdout=subprocess.DEVNULL)
+time.sleep(1.2)
+after = {label(h): h.value() for h in session.findObjects(query)}
+assert "release-late" in after, after
+assert all(after[label] == handle for label, handle in before.items()), (before, after)
+session.logout()
+PY
+}
+check "a key created in the service appears at the next search; known handles stay" refresh_test
+
 kill "$server"; wait "$server" 2>/dev/null; server=""
 check "service down: signing fails with CKR_DEVICE_ERROR" bash -c "pkcs11-tool --module '$module' --slot 10 --login --pin '$token' --sign --id \$(awk '\$1 == \"label:\" && \$2 == \"release-ec\" {f=1} f && \$1 == \"ID:\" {print \$2; exit}' '$work/objects') -m ECDSA-SHA256 -i '$work/data' -o '$work/x' 2>&1 | grep -q CKR_DEVICE_ERROR"
 echo "$passed passed, $failed failed"

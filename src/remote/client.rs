@@ -120,8 +120,35 @@ impl Client {
             .map_err(|e| Error::Device(format!("Cryptera service: bad answer: {e}")))
     }
 
-    pub fn keys(&self, token: &str) -> Result<Vec<KeyInfo>> {
-        Ok(self.get::<KeyList>(token, "/v1/keys")?.keys)
+    /// The key list, unless it is unchanged since `etag` (`None` then); with its new `ETag`.
+    pub fn keys_if_changed(
+        &self,
+        token: &str,
+        etag: Option<&str>,
+    ) -> Result<Option<(Vec<KeyInfo>, Option<String>)>> {
+        let mut request = self
+            .http
+            .get(format!("{}/v1/keys", self.base))
+            .bearer_auth(token);
+        if let Some(etag) = etag {
+            request = request.header(reqwest::header::IF_NONE_MATCH, etag);
+        }
+        let response = request.send().map_err(unreachable)?;
+        if response.status() == reqwest::StatusCode::NOT_MODIFIED {
+            return Ok(None);
+        }
+        if !response.status().is_success() {
+            return Err(failure(response));
+        }
+        let etag = response
+            .headers()
+            .get(reqwest::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let list: KeyList = response
+            .json()
+            .map_err(|e| Error::Device(format!("Cryptera service: bad answer: {e}")))?;
+        Ok(Some((list.keys, etag)))
     }
 
     /// Signs with key `key_id`, waiting for approvals if the service asks for them. One idempotency

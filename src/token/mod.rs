@@ -93,6 +93,11 @@ pub(crate) struct Inner {
     by_uid: HashMap<i64, CK_OBJECT_HANDLE>,
     /// A remote token's label once logged in: `<organisation>/<environment>`.
     pub(crate) remote_label: Option<String>,
+    /// Handles of a remote token's objects by (service key id, object index): stable across refreshes.
+    pub(crate) remote_handles: HashMap<(String, usize), CK_OBJECT_HANDLE>,
+    /// The key list's `ETag` and when it was last checked.
+    pub(crate) remote_etag: Option<String>,
+    pub(crate) remote_checked: Option<std::time::Instant>,
     /// Handles by (attribute, value) for the selective attributes searches use most; rebuilt on the
     /// first search after any change (`None` until then).
     index: Option<SearchIndex>,
@@ -177,6 +182,9 @@ impl Token {
                 objects: HashMap::new(),
                 by_uid: HashMap::new(),
                 remote_label: None,
+                remote_handles: HashMap::new(),
+                remote_etag: None,
+                remote_checked: None,
                 index: None,
             }),
         }
@@ -318,6 +326,9 @@ impl Token {
     pub fn find(&self, template: &Template) -> Result<Vec<CK_OBJECT_HANDLE>> {
         let mut inner = self.lock()?;
         Token::refresh(&mut inner)?;
+        if let Some(remote) = &self.remote {
+            refresh_remote(remote, &mut inner);
+        }
         let user = inner.role == Some(Role::User);
         let keyed = INDEXED
             .iter()
@@ -544,27 +555,13 @@ impl Token {
     ) -> Result<()> {
         let credential = remote.credential(pin)?;
         let who = remote.client.whoami(&credential)?;
-        let keys = remote.client.keys(&credential)?;
-        let mut entries = Vec::new();
-        for info in &keys {
-            let (private, others) = crate::remote::objects(info)?;
-            let mut entry = Entry::new(new_handle(), None, None, private);
-            entry.remote = Some(Arc::new(RemoteKey {
-                id: info.id.clone(),
-                remote: remote.clone(),
-            }));
-            entries.push(entry);
-            entries.extend(
-                others
-                    .into_iter()
-                    .map(|o| Entry::new(new_handle(), None, None, o)),
-            );
-        }
-        inner.objects.retain(|_, e| e.session.is_some());
-        for entry in entries {
-            inner.objects.insert(entry.handle, Arc::new(entry));
-        }
-        inner.objects_changed();
+        let (keys, etag) = remote
+            .client
+            .keys_if_changed(&credential, None)?
+            .unwrap_or_default();
+        install_remote_keys(inner, remote, &keys)?;
+        inner.remote_etag = etag;
+        inner.remote_checked = Some(std::time::Instant::now());
         inner.remote_label = Some(format!("{}/{}", who.organisation, who.environment));
         remote.set_access_token(Some(credential));
         inner.role = Some(Role::User);
@@ -603,25 +600,78 @@ impl Token {
         };
         let info = remote.client.create_key(&token, &request)?;
         let mut inner = self.lock()?;
-        let (private_object, others) = crate::remote::objects(&info)?;
-        let mut private_entry = Entry::new(new_handle(), None, None, private_object);
-        private_entry.remote = Some(Arc::new(RemoteKey {
-            id: info.id.clone(),
-            remote: remote.clone(),
-        }));
-        let private_handle = private_entry.handle;
-        let mut public_handle = CK_INVALID_HANDLE;
-        inner
-            .objects
-            .insert(private_handle, Arc::new(private_entry));
-        for object in others {
-            let entry = Entry::new(new_handle(), None, None, object);
-            if entry.object.class() == CKO_PUBLIC_KEY {
-                public_handle = entry.handle;
-            }
-            inner.objects.insert(entry.handle, Arc::new(entry));
-        }
+        let handles = install_remote_key(&mut inner, remote, &info)?;
         inner.objects_changed();
+        let private_handle = handles[0];
+        let public_handle = handles.get(1).copied().unwrap_or(CK_INVALID_HANDLE);
         Ok((public_handle, private_handle))
+    }
+}
+
+/// Puts one service key's objects in the cache, reusing their handles; returns the handles, the
+/// private key's first and its public key's second.
+fn install_remote_key(
+    inner: &mut Inner,
+    remote: &Arc<Remote>,
+    info: &cryptera_proto::keys::KeyInfo,
+) -> Result<Vec<CK_OBJECT_HANDLE>> {
+    let (private, others) = crate::remote::objects(info)?;
+    let mut handles = Vec::new();
+    for (index, object) in std::iter::once(private).chain(others).enumerate() {
+        let handle = *inner
+            .remote_handles
+            .entry((info.id.clone(), index))
+            .or_insert_with(new_handle);
+        let mut entry = Entry::new(handle, None, None, object);
+        if index == 0 {
+            entry.remote = Some(Arc::new(RemoteKey {
+                id: info.id.clone(),
+                remote: remote.clone(),
+            }));
+        }
+        inner.objects.insert(handle, Arc::new(entry));
+        handles.push(handle);
+    }
+    Ok(handles)
+}
+
+/// Replaces a remote token's objects with the service's current key list.
+fn install_remote_keys(
+    inner: &mut Inner,
+    remote: &Arc<Remote>,
+    keys: &[cryptera_proto::keys::KeyInfo],
+) -> Result<()> {
+    let mut keep = std::collections::HashSet::new();
+    for info in keys {
+        keep.extend(install_remote_key(inner, remote, info)?);
+    }
+    inner
+        .objects
+        .retain(|handle, e| e.session.is_some() || keep.contains(handle));
+    inner.objects_changed();
+    Ok(())
+}
+
+/// Re-reads a logged-in remote token's key list when a second has passed since the last look; a `304`
+/// (nothing changed) costs one small request. A service that cannot be reached leaves the cache as is.
+fn refresh_remote(remote: &Arc<Remote>, inner: &mut Inner) {
+    if inner.role != Some(Role::User)
+        || inner
+            .remote_checked
+            .is_some_and(|t| t.elapsed() < std::time::Duration::from_secs(1))
+    {
+        return;
+    }
+    inner.remote_checked = Some(std::time::Instant::now());
+    let Ok(token) = remote.access_token() else {
+        return;
+    };
+    if let Ok(Some((keys, etag))) = remote
+        .client
+        .keys_if_changed(&token, inner.remote_etag.as_deref())
+    {
+        if install_remote_keys(inner, remote, &keys).is_ok() {
+            inner.remote_etag = etag;
+        }
     }
 }

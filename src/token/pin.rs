@@ -223,6 +223,9 @@ impl Token {
 /// (a later login hands out new ones) and private session objects are destroyed.
 fn forget_login(inner: &mut Inner) {
     inner.remote_label = None;
+    inner.remote_handles.clear();
+    inner.remote_etag = None;
+    inner.remote_checked = None;
     inner.role = None;
     inner.key = None;
     inner.seen_version = None;
