@@ -36,7 +36,7 @@ server=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 
 export CRYPTERA_PKCS11_CONFIG=$work/module.toml
-printf 'store_dir = "%s"\n[[remote]]\nslot = 10\nurl = "http://127.0.0.1:%s"\nlabel = "acme remote"\ntimeout_ms = 3000\n' \
+printf 'store_dir = "%s"\n[[remote]]\nslot = 10\nurl = "http://127.0.0.1:%s"\nlabel = "acme remote"\ntimeout_ms = 3000\napproval_wait_s = 40\n' \
   "$work/store" "$port" >"$CRYPTERA_PKCS11_CONFIG"
 tool() { pkcs11-tool --module "$module" --slot 10 "$@"; }
 user() { tool --login --pin "$token" "$@"; }
@@ -103,6 +103,64 @@ session.logout()
 PY
 }
 check "a key created in the service appears at the next search; known handles stay" refresh_test
+
+# Approvals: a key needing one approval makes C_Sign wait (saying so once on stderr) until an approver
+# approves, then return the service's signature; a denial returns CKR_FUNCTION_REJECTED.
+totp() { # base32 secret, time offset in steps
+  python3 -c 'import base64, hmac, struct, sys, time
+secret = base64.b32decode(sys.argv[1] + "=" * (-len(sys.argv[1]) % 8))
+step = int(time.time()) // 30 + int(sys.argv[2])
+mac = hmac.new(secret, struct.pack(">Q", step), "sha1").digest()
+o = mac[-1] & 15
+print("%06d" % ((struct.unpack(">I", mac[o:o + 4])[0] & 0x7fffffff) % 1000000))' "$1" "$2"
+}
+api() { curl -sf "http://127.0.0.1:$port$1" -H 'content-type: application/json' "${@:2}"; }
+enrol_approver() { # username -> prints the TOTP secret
+  local password='approver password 1234' session secret
+  echo "$password" | "$backend" user add --org acme --username "$1" --role approver >/dev/null 2>&1 || return 1
+  session=$(api /v1/login -d "{\"organisation\":\"acme\",\"username\":\"$1\",\"password\":\"$password\",\"environment\":\"development\"}" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["session_token"])') || return 1
+  secret=$(api /v1/users/me/totp -X POST -H "authorization: Bearer $session" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["secret_base32"])') || return 1
+  api /v1/users/me/totp/confirm -H "authorization: Bearer $session" -d "{\"code\":\"$(totp "$secret" 0)\"}" >/dev/null || return 1
+  echo "$secret"
+}
+approvals_test() {
+  local password='approver password 1234' id request out verdict approver secret
+  "$backend" key create --org acme --label release-gated --algorithm ecdsa_p256 --environment development \
+    --approvals-required 1 >/dev/null || return 1
+  user -O >"$work/objects3" 2>&1
+  id=$(awk '$1 == "label:" && $2 == "release-gated" {f=1} f && $1 == "ID:" {print $2; exit}' "$work/objects3")
+  # One approver per verdict: each TOTP time step is accepted once per user, the next step early.
+  for verdict in approve:alice deny:bob; do
+    approver=${verdict#*:}; verdict=${verdict%%:*}
+    secret=$(enrol_approver "$approver") || { echo "enrolling $approver failed"; return 1; }
+    user --sign --id "$id" -m ECDSA-SHA256 -i "$work/data" -o "$work/gated-$verdict.sig" >"$work/gated-$verdict.out" 2>&1 &
+    local signer=$!
+    request=""
+    for _ in $(seq 100); do
+      request=$(api "/v1/signing-requests?status=pending" -H "authorization: Bearer $token" |
+        python3 -c 'import json,sys; r=json.load(sys.stdin)["requests"]; print(r[0]["id"] if r else "")')
+      [ -n "$request" ] && break
+      sleep 0.2
+    done
+    [ -n "$request" ] || { echo "no pending request"; return 1; }
+    if [ "$verdict" = approve ]; then
+      printf '%s\n%s\n' "$password" "$(totp "$secret" 1)" | "$backend" approve --org acme --username "$approver" --request "$request" || return 1
+    else
+      printf '%s\n%s\n' "$password" "$(totp "$secret" 1)" | "$backend" approve --org acme --username "$approver" --request "$request" --deny "not this build" || return 1
+    fi
+    wait "$signer"
+    out=$(cat "$work/gated-$verdict.out")
+    echo "$out" | grep -q "signing request $request waits for approval" || { echo "no waiting notice: $out"; return 1; }
+    if [ "$verdict" = approve ]; then
+      user --verify --id "$id" -m ECDSA-SHA256 -i "$work/data" --signature-file "$work/gated-approve.sig" 2>&1 | grep -q 'Signature is valid' || return 1
+    else
+      echo "$out" | grep -q '(0x200)' || { echo "denial not CKR_FUNCTION_REJECTED: $out"; return 1; }
+    fi
+  done
+}
+check "approvals: C_Sign waits, an approval completes it, a denial rejects it" approvals_test
 
 kill "$server"; wait "$server" 2>/dev/null; server=""
 check "service down: signing fails with CKR_DEVICE_ERROR" bash -c "pkcs11-tool --module '$module' --slot 10 --login --pin '$token' --sign --id \$(awk '\$1 == \"label:\" && \$2 == \"release-ec\" {f=1} f && \$1 == \"ID:\" {print \$2; exit}' '$work/objects') -m ECDSA-SHA256 -i '$work/data' -o '$work/x' 2>&1 | grep -q CKR_DEVICE_ERROR"
