@@ -87,21 +87,7 @@ pub unsafe extern "C" fn C_GetSlotList(
 ) -> CK_RV {
     guard(|| {
         let ids = module::get()?.slot_ids()?;
-        if count.is_null() {
-            return Err(Error::ArgumentsBad);
-        }
-        if list.is_null() {
-            return unsafe { ptr::put(count, ids.len() as CK_ULONG) };
-        }
-        // SAFETY: checked non-NULL.
-        let room = unsafe { *count } as usize;
-        unsafe { ptr::put(count, ids.len() as CK_ULONG) }?;
-        if room < ids.len() {
-            return Err(Error::BufferTooSmall);
-        }
-        // SAFETY: the caller declared room for `room` slot ids.
-        unsafe { std::ptr::copy_nonoverlapping(ids.as_ptr(), list, ids.len()) };
-        Ok(())
+        unsafe { ptr::deliver_list(list, count, &ids) }
     })
 }
 
@@ -168,21 +154,7 @@ pub unsafe extern "C" fn C_GetMechanismList(
     guard(|| {
         module::get()?.token(slot)?;
         let mechanisms = crate::mechanism::list();
-        if count.is_null() {
-            return Err(Error::ArgumentsBad);
-        }
-        if list.is_null() {
-            return unsafe { ptr::put(count, mechanisms.len() as CK_ULONG) };
-        }
-        // SAFETY: checked non-NULL.
-        let room = unsafe { *count } as usize;
-        unsafe { ptr::put(count, mechanisms.len() as CK_ULONG) }?;
-        if room < mechanisms.len() {
-            return Err(Error::BufferTooSmall);
-        }
-        // SAFETY: the caller declared room for `room` entries.
-        unsafe { std::ptr::copy_nonoverlapping(mechanisms.as_ptr(), list, mechanisms.len()) };
-        Ok(())
+        unsafe { ptr::deliver_list(list, count, &mechanisms) }
     })
 }
 

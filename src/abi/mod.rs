@@ -182,23 +182,9 @@ pub unsafe extern "C" fn C_GetInterfaceList(
     count: *mut CK_ULONG,
 ) -> CK_RV {
     guard(|| {
-        if count.is_null() {
-            return Err(Error::ArgumentsBad);
-        }
         // SAFETY: the table is only read here.
         let all = unsafe { &*INTERFACES.0.get() };
-        if list.is_null() {
-            return unsafe { ptr::put(count, all.len() as CK_ULONG) };
-        }
-        // SAFETY: checked non-NULL.
-        let room = unsafe { *count } as usize;
-        unsafe { ptr::put(count, all.len() as CK_ULONG) }?;
-        if room < all.len() {
-            return Err(Error::BufferTooSmall);
-        }
-        // SAFETY: the caller declared room for `room` interfaces.
-        unsafe { std::ptr::copy_nonoverlapping(all.as_ptr(), list, all.len()) };
-        Ok(())
+        unsafe { ptr::deliver_list(list, count, all) }
     })
 }
 

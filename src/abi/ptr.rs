@@ -99,6 +99,29 @@ pub unsafe fn capacity(out: *const u8, out_len: *const CK_ULONG) -> Result<Optio
     Ok(Some(unsafe { *out_len } as usize))
 }
 
+/// Hands a list (slots, mechanisms, interfaces) to the caller by the length-query convention: a NULL
+/// list asks for the count; a short one gets `CKR_BUFFER_TOO_SMALL` with the count set.
+///
+/// # Safety
+/// `count` must be NULL or valid; `list` must be NULL or valid for `*count` items.
+pub unsafe fn deliver_list<T: Copy>(list: *mut T, count: *mut CK_ULONG, items: &[T]) -> Result<()> {
+    if count.is_null() {
+        return Err(Error::ArgumentsBad);
+    }
+    if list.is_null() {
+        return unsafe { put(count, items.len() as CK_ULONG) };
+    }
+    // SAFETY: checked non-NULL.
+    let room = unsafe { *count } as usize;
+    unsafe { put(count, items.len() as CK_ULONG) }?;
+    if room < items.len() {
+        return Err(Error::BufferTooSmall);
+    }
+    // SAFETY: the caller declared room for `room` items, at least `items.len()`.
+    unsafe { std::ptr::copy_nonoverlapping(items.as_ptr(), list, items.len()) };
+    Ok(())
+}
+
 /// Copies a whole output (no pending state) by the length-query convention.
 ///
 /// # Safety

@@ -42,6 +42,16 @@ fn map_code(code: ErrorCode) -> Error {
     }
 }
 
+/// The body of a successful answer, or the service's error as a PKCS#11 error.
+fn answer<T: serde::de::DeserializeOwned>(response: reqwest::blocking::Response) -> Result<T> {
+    if !response.status().is_success() {
+        return Err(failure(response));
+    }
+    response
+        .json()
+        .map_err(|e| Error::Device(format!("Cryptera service: bad answer: {e}")))
+}
+
 fn failure(response: reqwest::blocking::Response) -> Error {
     let status = response.status();
     match response.json::<ErrorBody>() {
@@ -83,12 +93,7 @@ impl Client {
             .bearer_auth(token)
             .send()
             .map_err(unreachable)?;
-        if !response.status().is_success() {
-            return Err(failure(response));
-        }
-        response
-            .json()
-            .map_err(|e| Error::Device(format!("Cryptera service: bad answer: {e}")))
+        answer(response)
     }
 
     /// Checks the access token: its organisation and environment.
@@ -112,12 +117,7 @@ impl Client {
             .json(request)
             .send()
             .map_err(unreachable)?;
-        if !response.status().is_success() {
-            return Err(failure(response));
-        }
-        response
-            .json()
-            .map_err(|e| Error::Device(format!("Cryptera service: bad answer: {e}")))
+        answer(response)
     }
 
     /// The key list, unless it is unchanged since `etag` (`None` then); with its new `ETag`.
