@@ -1,5 +1,5 @@
 //! Cryptera PKCS#11: a PKCS#11 module whose tokens live in a local encrypted store or in the Cryptera
-//! signing service. `abi` is the C surface (the only `unsafe` code); everything else is the safe core.
+//! signing service. `abi` is the C surface (the one module allowed raw pointers); everything else is the safe core.
 #![deny(unsafe_code)]
 
 pub mod abi;
