@@ -146,12 +146,11 @@ impl Auditor {
         let identity = Identity::current();
         let warned = Arc::new(AtomicBool::new(false));
         let writer = config.enabled.then(|| {
-            let file = Arc::new(jsonl::JsonlFile::new(
-                config
-                    .file
-                    .clone()
-                    .unwrap_or_else(|| store_dir.join("audit.jsonl")),
-            ));
+            let path = config
+                .file
+                .clone()
+                .unwrap_or_else(|| store_dir.join("audit.jsonl"));
+            let file = Arc::new(jsonl::JsonlFile::new(path, config.mandatory));
             if config.mandatory || !may_create_threads {
                 Writer::Inline(file)
             } else {
@@ -270,13 +269,13 @@ impl Drop for Auditor {
 }
 
 /// Waits for the next records to write; `None` once the queue is closed and empty. While records keep
-/// coming the writer polls every 2 ms instead of parking, so a signing thread never pays for waking it;
+/// coming the writer polls every 10 ms instead of parking, so a signing thread never pays for waking it;
 /// after a quiet spell it parks until the next record.
 fn next_batch(
     receiver: &mpsc::Receiver<(Event, std::time::SystemTime)>,
 ) -> Option<Vec<(Event, std::time::SystemTime)>> {
-    const POLL: std::time::Duration = std::time::Duration::from_millis(2);
-    const POLLS_BEFORE_PARKING: u32 = 100;
+    const POLL: std::time::Duration = std::time::Duration::from_millis(10);
+    const POLLS_BEFORE_PARKING: u32 = 20;
     let mut idle = 0;
     loop {
         match receiver.try_recv() {
