@@ -223,7 +223,15 @@ impl User {
     pub fn next_code(&mut self, secret: &[u8]) -> String {
         loop {
             let now = cryptera_backend::util::now();
-            let step = (self.last_step + 1).max(totp::step_at(now) - 1);
+            // The previous step is only safe early in the current one: near its end the service's
+            // clock may have moved on by the time the code arrives, and the previous step would then
+            // be two behind.
+            let oldest = if now.rem_euclid(30) <= 20 {
+                totp::step_at(now) - 1
+            } else {
+                totp::step_at(now)
+            };
+            let step = (self.last_step + 1).max(oldest);
             if step <= totp::step_at(now) + 1 {
                 self.last_step = step;
                 return totp::code_for_step(secret, step);
