@@ -50,6 +50,9 @@ pub struct RemoteConfig {
     /// Environment variable holding the access token, for clients that cannot type a PIN.
     #[serde(default)]
     pub token_env: Option<String>,
+    /// File holding the access token (mode 0600 or stricter), for the same clients.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
     #[serde(default = "default_remote_timeout")]
     pub timeout_ms: u64,
     /// How long a signature may wait for approvals.

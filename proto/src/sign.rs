@@ -16,7 +16,36 @@ pub struct ArtifactMetadata {
     pub hash: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Who asks: the machine, user, program and CI job the request came from (the PKCS#11 module
+    /// fills it in). Stored with the signing record and shown to approvers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<ClientContext>,
 }
+
+/// Where a signing request comes from. Every field is what the client says about itself: useful to
+/// approvers and auditors, never an authentication.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientContext {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// The operating-system user name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_user: Option<String>,
+    /// The program's path (e.g. `/usr/bin/osslsigncode`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// CI job identifiers found in the environment (e.g. `GITHUB_RUN_ID`, `CI_JOB_ID`), by variable.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub ci: std::collections::BTreeMap<String, String>,
+}
+
+/// Most entries in [`ClientContext::ci`].
+pub const MAX_CI_ENTRIES: usize = 16;
+/// Longest text field of [`ArtifactMetadata`] and [`ClientContext`], in bytes.
+pub const MAX_METADATA_LEN: usize = 1024;
 
 /// `POST /v1/keys/{id}/sign` (sign). Exactly one of `digest` and `data`.
 ///

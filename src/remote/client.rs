@@ -5,9 +5,10 @@
 use crate::config::RemoteConfig;
 use crate::error::{Error, Result};
 use cryptera_proto::error::{ErrorBody, ErrorCode};
-use cryptera_proto::keys::{KeyInfo, KeyList, Mechanism};
+use cryptera_proto::keys::{KeyInfo, KeyList, Mechanism, SetCertificatesRequest};
 use cryptera_proto::sign::{SignRequest, SignResponse, SigningRequestInfo, SigningRequestStatus};
 use cryptera_proto::Base64Bytes;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub struct Client {
@@ -15,6 +16,7 @@ pub struct Client {
     http: reqwest::blocking::Client,
     approval_wait: Duration,
     quiet: bool,
+    slot: u64,
 }
 
 /// What a signing request sends: a digest, or (Ed25519) the message.
@@ -23,8 +25,59 @@ pub enum Payload {
     Data(Vec<u8>),
 }
 
-fn unreachable<E: std::fmt::Display>(err: E) -> Error {
-    Error::Device(format!("Cryptera service unreachable: {err}"))
+/// How many times a request is sent when the network or the service fails (not on 4xx answers).
+const TRIES: u32 = 3;
+/// Pause before the second and third try.
+const BACKOFF_MS: [u64; 2] = [200, 800];
+/// Longest pause between two looks at a signing request waiting for approvals.
+const MAX_POLL_S: u64 = 30;
+
+/// Says `reason` on stderr, once per process and reason, unless the token is quiet: a PKCS#11 return
+/// value cannot say why the service could not be used.
+fn notice(quiet: bool, reason: &str) {
+    static SAID: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    if quiet {
+        return;
+    }
+    if let Ok(mut said) = SAID.lock() {
+        if !said.iter().any(|r| r == reason) {
+            said.push(reason.to_string());
+            eprintln!("cryptera-pkcs11: {reason}");
+        }
+    }
+}
+
+/// The error text of a failed request with its causes (reqwest's own text hides them).
+fn causes(err: &reqwest::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// A certificate or handshake failure: retrying cannot help.
+fn is_tls_failure(text: &str) -> bool {
+    let text = text.to_ascii_lowercase();
+    ["certificate", "handshake", "tls", "unknownissuer", "notvalidforname"]
+        .iter()
+        .any(|word| text.contains(word))
+}
+
+/// The seconds a `Retry-After` header asks for.
+fn retry_after(response: &reqwest::blocking::Response) -> Option<Duration> {
+    response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
 }
 
 /// The PKCS#11 error for a service error code.
@@ -60,12 +113,43 @@ fn failure(response: reqwest::blocking::Response) -> Error {
     }
 }
 
+/// Whether a request may be sent again after it may have reached the service.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    /// Reads, and signing requests (their idempotency key makes a repeat return the first outcome).
+    Safe,
+    /// Creating a key: sent again only when the connection was never made.
+    ConnectOnly,
+}
+
+/// Refuses plain HTTP except to this machine: the access token and the digests travel in it.
+fn check_url(url: &str) -> Result<()> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| Error::General(format!("remote token url {url:?}: {e}")))?;
+    let host = parsed.host_str().unwrap_or_default();
+    let loopback = host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err(Error::General(format!(
+            "remote token url {url:?}: use https (plain http only to this machine)"
+        ))),
+    }
+}
+
 impl Client {
     pub fn new(config: &RemoteConfig) -> Result<Client> {
+        check_url(&config.url)?;
         let mut builder = reqwest::blocking::Client::builder()
             .timeout(Duration::from_millis(config.timeout_ms))
             .connect_timeout(Duration::from_millis(config.timeout_ms.min(5000)))
-            .pool_idle_timeout(Duration::from_secs(60));
+            .pool_idle_timeout(Duration::from_secs(60))
+            .tcp_keepalive(Duration::from_secs(30));
         if let Some(path) = &config.ca_file {
             let pem = std::fs::read(path)
                 .map_err(|e| Error::General(format!("{}: {e}", path.display())))?;
@@ -83,17 +167,102 @@ impl Client {
             http,
             approval_wait: Duration::from_secs(config.approval_wait_s),
             quiet: config.quiet,
+            slot: config.slot,
         })
     }
 
+    /// Says why the service could not be used (once per reason) and returns the error for it.
+    fn fail(&self, reason: String) -> Error {
+        notice(self.quiet, &format!("remote slot {}: {reason}", self.slot));
+        Error::Device(reason)
+    }
+
+    /// Sends a request, retrying network failures and 5xx answers `TRIES` times with backoff (only
+    /// where `retry` allows) and honouring `429`'s `Retry-After` while `rate_wait` lasts. Returns any
+    /// other answer, for the caller to read.
+    fn send(
+        &self,
+        build: &dyn Fn() -> reqwest::blocking::RequestBuilder,
+        retry: Retry,
+        rate_wait: Duration,
+    ) -> Result<reqwest::blocking::Response> {
+        let rate_deadline = Instant::now() + rate_wait;
+        let mut failures = 0;
+        loop {
+            let pause = match build().send() {
+                Ok(response) if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS => {
+                    let pause = retry_after(&response).unwrap_or(Duration::from_secs(1));
+                    if Instant::now() + pause > rate_deadline {
+                        return Err(self.fail(format!(
+                            "the Cryptera service at {} keeps refusing: rate limit reached",
+                            self.base
+                        )));
+                    }
+                    pause
+                }
+                Ok(response) if response.status().is_server_error() && retry == Retry::Safe => {
+                    failures += 1;
+                    if failures >= TRIES {
+                        let status = response.status();
+                        let error = failure(response);
+                        notice(
+                            self.quiet,
+                            &format!(
+                                "remote slot {}: the Cryptera service at {} answered {status}",
+                                self.slot, self.base
+                            ),
+                        );
+                        return Err(error);
+                    }
+                    retry_after(&response)
+                        .unwrap_or(Duration::from_millis(BACKOFF_MS[failures as usize - 1]))
+                        .min(Duration::from_secs(5))
+                }
+                Ok(response) => return Ok(response),
+                Err(err) => {
+                    let text = causes(&err);
+                    if is_tls_failure(&text) {
+                        return Err(self.fail(format!("TLS with {} failed: {text}", self.base)));
+                    }
+                    failures += 1;
+                    let may_retry = retry == Retry::Safe || err.is_connect();
+                    if failures >= TRIES || !may_retry {
+                        let what = if err.is_timeout() {
+                            "did not answer in time"
+                        } else {
+                            "cannot be reached"
+                        };
+                        return Err(self.fail(format!(
+                            "the Cryptera service at {} {what}: {text}",
+                            self.base
+                        )));
+                    }
+                    Duration::from_millis(BACKOFF_MS[failures as usize - 1])
+                }
+            };
+            std::thread::sleep(pause);
+        }
+    }
+
     fn get<T: serde::de::DeserializeOwned>(&self, token: &str, path: &str) -> Result<T> {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .send()
-            .map_err(unreachable)?;
+        let url = format!("{}{path}", self.base);
+        let response = self.send(
+            &|| self.http.get(&url).bearer_auth(token),
+            Retry::Safe,
+            Duration::from_secs(5),
+        )?;
         answer(response)
+    }
+
+    /// Whether the service answers at all (`/healthz`), for `cryptera-pkcs11 doctor`.
+    pub fn health(&self) -> Result<()> {
+        let url = format!("{}/healthz", self.base);
+        let response = self.send(&|| self.http.get(&url), Retry::Safe, Duration::ZERO)?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(Error::Device(format!("/healthz answered {}", response.status())))
+        }
     }
 
     /// Checks the access token: its organisation and environment.
@@ -110,13 +279,32 @@ impl Client {
         token: &str,
         request: &cryptera_proto::keys::CreateKeyRequest,
     ) -> Result<KeyInfo> {
-        let response = self
-            .http
-            .post(format!("{}/v1/keys", self.base))
-            .bearer_auth(token)
-            .json(request)
-            .send()
-            .map_err(unreachable)?;
+        let url = format!("{}/v1/keys", self.base);
+        let response = self.send(
+            &|| self.http.post(&url).bearer_auth(token).json(request),
+            Retry::ConnectOnly,
+            Duration::from_secs(5),
+        )?;
+        answer(response)
+    }
+
+    /// Replaces a key's certificate chain (leaf first).
+    pub fn set_certificates(
+        &self,
+        token: &str,
+        key_id: &str,
+        chain: Vec<Vec<u8>>,
+    ) -> Result<KeyInfo> {
+        let url = format!("{}/v1/keys/{key_id}/certificates", self.base);
+        let request = SetCertificatesRequest {
+            certificates: chain.into_iter().map(Base64Bytes::from).collect(),
+        };
+        // Setting the same chain twice is harmless: safe to repeat.
+        let response = self.send(
+            &|| self.http.put(&url).bearer_auth(token).json(&request),
+            Retry::Safe,
+            Duration::from_secs(5),
+        )?;
         answer(response)
     }
 
@@ -126,14 +314,15 @@ impl Client {
         token: &str,
         etag: Option<&str>,
     ) -> Result<Option<(Vec<KeyInfo>, Option<String>)>> {
-        let mut request = self
-            .http
-            .get(format!("{}/v1/keys", self.base))
-            .bearer_auth(token);
-        if let Some(etag) = etag {
-            request = request.header(reqwest::header::IF_NONE_MATCH, etag);
-        }
-        let response = request.send().map_err(unreachable)?;
+        let url = format!("{}/v1/keys", self.base);
+        let build = || {
+            let request = self.http.get(&url).bearer_auth(token);
+            match etag {
+                Some(etag) => request.header(reqwest::header::IF_NONE_MATCH, etag),
+                None => request,
+            }
+        };
+        let response = self.send(&build, Retry::Safe, Duration::from_secs(5))?;
         if response.status() == reqwest::StatusCode::NOT_MODIFIED {
             return Ok(None);
         }
@@ -170,27 +359,15 @@ impl Client {
             mechanism,
             digest,
             data,
-            artifact: Default::default(),
+            artifact: super::context::artifact(),
             idempotency_key: format!("p11-{}", crate::audit::chain::hex(&nonce)),
         };
         let url = format!("{}/v1/keys/{key_id}/sign", self.base);
-        let mut attempt = 0;
-        let response = loop {
-            match self
-                .http
-                .post(&url)
-                .bearer_auth(token)
-                .json(&request)
-                .send()
-            {
-                Ok(response) if response.status().is_server_error() && attempt < 2 => {}
-                Ok(response) => break response,
-                Err(err) if attempt >= 2 => return Err(unreachable(err)),
-                Err(_) => {}
-            }
-            attempt += 1;
-            std::thread::sleep(Duration::from_millis(200 * 4u64.pow(attempt)));
-        };
+        let response = self.send(
+            &|| self.http.post(&url).bearer_auth(token).json(&request),
+            Retry::Safe,
+            self.approval_wait,
+        )?;
         match response.status().as_u16() {
             200 => {
                 let answer: SignResponse =
@@ -198,18 +375,23 @@ impl Client {
                 Ok((answer.signature.as_slice().to_vec(), answer.request_id))
             }
             202 => {
+                let pause = retry_after(&response);
                 let info: SigningRequestInfo =
                     response.json().map_err(|e| Error::Device(e.to_string()))?;
-                self.wait_for_approval(token, info)
+                self.wait_for_approval(token, info, pause)
             }
             _ => Err(failure(response)),
         }
     }
 
+    /// Polls a signing request until it is decided or `approval_wait` has passed, at the pace the
+    /// service asks for (`Retry-After`, between 1 and 30 s). The service being unreachable for a
+    /// while (a restart) does not end the wait; a decision does.
     fn wait_for_approval(
         &self,
         token: &str,
         mut info: SigningRequestInfo,
+        mut pause: Option<Duration>,
     ) -> Result<(Vec<u8>, String)> {
         if !self.quiet {
             eprintln!(
@@ -218,6 +400,7 @@ impl Client {
             );
         }
         let deadline = Instant::now() + self.approval_wait;
+        let url = format!("{}/v1/signing-requests/{}", self.base, info.id);
         loop {
             match info.status {
                 SigningRequestStatus::Completed => {
@@ -232,13 +415,36 @@ impl Client {
                 SigningRequestStatus::Denied | SigningRequestStatus::Expired => {
                     return Err(Error::FunctionRejected)
                 }
-                SigningRequestStatus::Pending if Instant::now() >= deadline => {
-                    return Err(Error::FunctionRejected)
-                }
                 SigningRequestStatus::Pending => {}
             }
-            std::thread::sleep(Duration::from_secs(1));
-            info = self.get(token, &format!("/v1/signing-requests/{}", info.id))?;
+            let now = Instant::now();
+            if now >= deadline {
+                notice(
+                    self.quiet,
+                    &format!("signing request {} was not approved in time", info.id),
+                );
+                return Err(Error::FunctionRejected);
+            }
+            let wanted = pause
+                .unwrap_or(Duration::from_secs(1))
+                .clamp(Duration::from_secs(1), Duration::from_secs(MAX_POLL_S));
+            std::thread::sleep(wanted.min(deadline - now));
+            match self.send(
+                &|| self.http.get(&url).bearer_auth(token),
+                Retry::Safe,
+                deadline.saturating_duration_since(Instant::now()),
+            ) {
+                Ok(response) if response.status().is_success() => {
+                    pause = retry_after(&response);
+                    info = response
+                        .json()
+                        .map_err(|e| Error::Device(format!("bad answer: {e}")))?;
+                }
+                Ok(response) => return Err(failure(response)),
+                // Unreachable for now: look again at the next turn, until the deadline.
+                Err(Error::Device(_)) => pause = Some(Duration::from_secs(2)),
+                Err(other) => return Err(other),
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 //! and the search index exactly as for local tokens (see docs/remote-protocol.md).
 
 pub mod client;
+pub mod context;
 
 use crate::attr::{bool_value, ulong_value, Template};
 use crate::config::RemoteConfig;
@@ -42,14 +43,45 @@ impl Remote {
         })
     }
 
-    /// The access token to log in with: the PIN, or (empty PIN) the configured environment variable.
+    /// Whether the configuration says where to find an access token (`token_env`, `token_file`).
+    pub fn has_configured_credential(&self) -> bool {
+        self.config.token_env.is_some() || self.config.token_file.is_some()
+    }
+
+    /// The access token the configuration points to, if it names one: the environment variable
+    /// first, then the file (which must be readable by its owner only).
+    pub fn configured_credential(&self) -> Result<Option<Zeroizing<String>>> {
+        if let Some(name) = &self.config.token_env {
+            if let Ok(value) = std::env::var(name) {
+                let value = Zeroizing::new(value);
+                if !value.trim().is_empty() {
+                    return Ok(Some(Zeroizing::new(value.trim().to_string())));
+                }
+            }
+        }
+        let Some(path) = &self.config.token_file else {
+            return Ok(None);
+        };
+        use std::os::unix::fs::PermissionsExt;
+        let metadata = std::fs::metadata(path).map_err(|e| {
+            Error::Device(format!("access token file {}: {e}", path.display()))
+        })?;
+        if metadata.permissions().mode() & 0o077 != 0 {
+            return Err(Error::Device(format!(
+                "access token file {} is readable by others: chmod 600 it",
+                path.display()
+            )));
+        }
+        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+            Error::Device(format!("access token file {}: {e}", path.display()))
+        })?);
+        Ok(Some(Zeroizing::new(text.trim().to_string())).filter(|t| !t.is_empty()))
+    }
+
+    /// The access token to log in with: the PIN, or (empty PIN) the configured one.
     pub fn credential(&self, pin: &[u8]) -> Result<Zeroizing<String>> {
         if pin.is_empty() {
-            if let Some(name) = &self.config.token_env {
-                return std::env::var(name)
-                    .map(Zeroizing::new)
-                    .map_err(|_| Error::PinIncorrect);
-            }
+            return self.configured_credential()?.ok_or(Error::PinIncorrect);
         }
         String::from_utf8(pin.to_vec())
             .map(Zeroizing::new)

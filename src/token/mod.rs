@@ -2,6 +2,7 @@
 //! with its handles. One short-held mutex guards it; cryptography never runs under it.
 
 pub mod pin;
+mod remote;
 
 use crate::attr::{AttrMap, Template};
 use crate::config::Config;
@@ -98,6 +99,8 @@ pub(crate) struct Inner {
     /// The key list's `ETag` and when it was last checked.
     pub(crate) remote_etag: Option<String>,
     pub(crate) remote_checked: Option<std::time::Instant>,
+    /// The service's keys as last listed, by key id.
+    pub(crate) remote_keys: HashMap<String, cryptera_proto::keys::KeyInfo>,
     /// Handles by (attribute, value) for the selective attributes searches use most; rebuilt on the
     /// first search after any change (`None` until then).
     index: Option<SearchIndex>,
@@ -185,6 +188,7 @@ impl Token {
                 remote_handles: HashMap::new(),
                 remote_etag: None,
                 remote_checked: None,
+                remote_keys: HashMap::new(),
                 index: None,
             }),
         }
@@ -239,6 +243,10 @@ impl Token {
             copy_padded(&mut label, name.as_bytes());
             copy_padded(&mut serial, format!("remote-{}", self.slot_id).as_bytes());
             flags |= CKF_TOKEN_INITIALIZED | CKF_USER_PIN_INITIALIZED;
+            if self.remote.as_ref().is_some_and(|r| r.has_configured_credential()) {
+                // The access token comes from the configuration: log in with an empty PIN.
+                flags |= CKF_PROTECTED_AUTHENTICATION_PATH;
+            }
             return Ok(TokenFacts {
                 label,
                 serial,
@@ -327,7 +335,7 @@ impl Token {
         let mut inner = self.lock()?;
         Token::refresh(&mut inner)?;
         if let Some(remote) = &self.remote {
-            refresh_remote(remote, &mut inner);
+            remote::refresh_remote(remote, &mut inner);
         }
         let user = inner.role == Some(Role::User);
         let keyed = INDEXED
@@ -351,6 +359,11 @@ impl Token {
 
     /// Stores a new object (token objects durably) and returns its handle.
     pub fn add(&self, object: Object, session: CK_SESSION_HANDLE) -> Result<CK_OBJECT_HANDLE> {
+        if let Some(remote) = &self.remote {
+            if object.is_token() && object.class() == CKO_CERTIFICATE {
+                return self.add_remote_certificate(remote, &object);
+            }
+        }
         Ok(self.add_all(vec![object], session)?[0])
     }
 
@@ -543,135 +556,4 @@ fn decode_row(row: &Row, uuid: &[u8], key: Option<&TokenKey>) -> Result<Option<O
         }
     }
     Ok(Some(Object { attrs }))
-}
-
-impl Token {
-    /// Logs in to a remote token: the PIN is the service access token. Loads the service's keys.
-    pub(crate) fn login_remote(
-        &self,
-        remote: &Arc<Remote>,
-        inner: &mut Inner,
-        pin: &[u8],
-    ) -> Result<()> {
-        let credential = remote.credential(pin)?;
-        let who = remote.client.whoami(&credential)?;
-        let (keys, etag) = remote
-            .client
-            .keys_if_changed(&credential, None)?
-            .unwrap_or_default();
-        install_remote_keys(inner, remote, &keys)?;
-        inner.remote_etag = etag;
-        inner.remote_checked = Some(std::time::Instant::now());
-        inner.remote_label = Some(format!("{}/{}", who.organisation, who.environment));
-        remote.set_access_token(Some(credential));
-        inner.role = Some(Role::User);
-        Ok(())
-    }
-
-    /// `C_GenerateKeyPair` on a remote token: the key is made in the service (in the access token's
-    /// environment) and appears as objects here. Returns (public, private) handles.
-    pub fn generate_remote(
-        &self,
-        mechanism: CK_MECHANISM_TYPE,
-        public: &Template,
-        private: &Template,
-    ) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE)> {
-        let remote = self.remote.as_ref().ok_or(Error::FunctionNotSupported)?;
-        let algorithm = crate::remote::algorithm_for(mechanism, public, private)?;
-        let label = private
-            .get(CKA_LABEL)
-            .or(public.get(CKA_LABEL))
-            .map(|l| String::from_utf8_lossy(l).into_owned())
-            .unwrap_or_else(|| {
-                format!(
-                    "key-{}",
-                    crate::audit::chain::hex(&new_handle().to_le_bytes()[..4])
-                )
-            });
-        if self.role()? != Some(Role::User) {
-            return Err(Error::UserNotLoggedIn);
-        }
-        // The request runs without the token lock: other sessions go on meanwhile.
-        let token = remote.access_token()?;
-        let request = cryptera_proto::keys::CreateKeyRequest {
-            label,
-            algorithm,
-            policy: Default::default(),
-        };
-        let info = remote.client.create_key(&token, &request)?;
-        let mut inner = self.lock()?;
-        let handles = install_remote_key(&mut inner, remote, &info)?;
-        inner.objects_changed();
-        let private_handle = handles[0];
-        let public_handle = handles.get(1).copied().unwrap_or(CK_INVALID_HANDLE);
-        Ok((public_handle, private_handle))
-    }
-}
-
-/// Puts one service key's objects in the cache, reusing their handles; returns the handles, the
-/// private key's first and its public key's second.
-fn install_remote_key(
-    inner: &mut Inner,
-    remote: &Arc<Remote>,
-    info: &cryptera_proto::keys::KeyInfo,
-) -> Result<Vec<CK_OBJECT_HANDLE>> {
-    let (private, others) = crate::remote::objects(info)?;
-    let mut handles = Vec::new();
-    for (index, object) in std::iter::once(private).chain(others).enumerate() {
-        let handle = *inner
-            .remote_handles
-            .entry((info.id.clone(), index))
-            .or_insert_with(new_handle);
-        let mut entry = Entry::new(handle, None, None, object);
-        if index == 0 {
-            entry.remote = Some(Arc::new(RemoteKey {
-                id: info.id.clone(),
-                remote: remote.clone(),
-            }));
-        }
-        inner.objects.insert(handle, Arc::new(entry));
-        handles.push(handle);
-    }
-    Ok(handles)
-}
-
-/// Replaces a remote token's objects with the service's current key list.
-fn install_remote_keys(
-    inner: &mut Inner,
-    remote: &Arc<Remote>,
-    keys: &[cryptera_proto::keys::KeyInfo],
-) -> Result<()> {
-    let mut keep = std::collections::HashSet::new();
-    for info in keys {
-        keep.extend(install_remote_key(inner, remote, info)?);
-    }
-    inner
-        .objects
-        .retain(|handle, e| e.session.is_some() || keep.contains(handle));
-    inner.objects_changed();
-    Ok(())
-}
-
-/// Re-reads a logged-in remote token's key list when a second has passed since the last look; a `304`
-/// (nothing changed) costs one small request. A service that cannot be reached leaves the cache as is.
-fn refresh_remote(remote: &Arc<Remote>, inner: &mut Inner) {
-    if inner.role != Some(Role::User)
-        || inner
-            .remote_checked
-            .is_some_and(|t| t.elapsed() < std::time::Duration::from_secs(1))
-    {
-        return;
-    }
-    inner.remote_checked = Some(std::time::Instant::now());
-    let Ok(token) = remote.access_token() else {
-        return;
-    };
-    if let Ok(Some((keys, etag))) = remote
-        .client
-        .keys_if_changed(&token, inner.remote_etag.as_deref())
-    {
-        if install_remote_keys(inner, remote, &keys).is_ok() {
-            inner.remote_etag = etag;
-        }
-    }
 }

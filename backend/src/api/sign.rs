@@ -11,7 +11,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cryptera_proto::auth::Operation;
 use cryptera_proto::sign::{
-    SignRequest, SignResponse, SigningRequestInfo, SigningRequestStatus, MAX_SIGN_DATA_LEN,
+    ArtifactMetadata, SignRequest, SignResponse, SigningRequestInfo, SigningRequestStatus,
+    MAX_CI_ENTRIES, MAX_METADATA_LEN, MAX_SIGN_DATA_LEN,
 };
 use cryptera_proto::Base64Bytes;
 
@@ -124,6 +125,7 @@ fn check_sign_request(request: &SignRequest) -> Result<()> {
             "idempotency_key must be 1 to 128 printable ASCII characters".into(),
         ));
     }
+    check_metadata(&request.artifact)?;
     match (&request.digest, &request.data) {
         (Some(_), None) => Ok(()),
         (None, Some(data)) if data.0.len() <= MAX_SIGN_DATA_LEN => Ok(()),
@@ -134,6 +136,31 @@ fn check_sign_request(request: &SignRequest) -> Result<()> {
             "send exactly one of `digest` and `data`".into(),
         )),
     }
+}
+
+/// Artifact and client descriptions are free text, but bounded.
+fn check_metadata(artifact: &ArtifactMetadata) -> Result<()> {
+    let client = artifact.client.clone().unwrap_or_default();
+    let texts = [
+        &artifact.name,
+        &artifact.hash,
+        &artifact.description,
+        &client.host,
+        &client.os_user,
+        &client.program,
+    ];
+    let too_long = texts
+        .iter()
+        .filter_map(|t| t.as_deref())
+        .chain(client.ci.iter().flat_map(|(k, v)| [k.as_str(), v.as_str()]))
+        .any(|t| t.len() > MAX_METADATA_LEN);
+    if too_long || client.ci.len() > MAX_CI_ENTRIES {
+        return Err(ServiceError::InvalidRequest(format!(
+            "artifact and client descriptions are limited to {MAX_METADATA_LEN} bytes each and \
+             {MAX_CI_ENTRIES} CI identifiers"
+        )));
+    }
+    Ok(())
 }
 
 pub async fn sign(
@@ -240,6 +267,22 @@ fn sign_blocking(
             "artifact_description",
             artifact.description.clone().unwrap_or_default(),
         );
+    let audit = match &artifact.client {
+        Some(client) => audit
+            .detail("client_host", client.host.clone().unwrap_or_default())
+            .detail("client_user", client.os_user.clone().unwrap_or_default())
+            .detail("client_program", client.program.clone().unwrap_or_default())
+            .detail(
+                "client_ci",
+                client
+                    .ci
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+        None => audit,
+    };
     let fingerprint = record.fingerprint.clone();
     let mut finish = |new: &mut SigningRequestRecord| {
         if new.approvals_required == 0 || new.window_of.is_some() {
