@@ -45,15 +45,6 @@ check "code-signing certificate on token (RSA)" certify rsa-signer 01
 check "code-signing certificate on token (EC)" certify ec-signer 02
 
 # --- osslsigncode: PE, CAB, MSI ---
-# A minimal PE32+ console program: compiled as ELF, converted to a PE object, linked by GNU ld's
-# i386pep emulation (Debian's binutils has it); no timestamp, so the file is reproducible.
-make_pe() {
-  printf 'int mainCRTStartup(void) { return 0; }\n' >tiny.c &&
-    gcc -c -O2 -ffreestanding -fno-asynchronous-unwind-tables -fno-stack-protector tiny.c -o tiny.o &&
-    objcopy -O pe-x86-64 -R .comment -R .note.GNU-stack tiny.o tiny.obj &&
-    ld -m i386pep --subsystem console --no-insert-timestamp -e mainCRTStartup tiny.obj -o tiny.exe &&
-    file tiny.exe | grep -q 'PE32+ executable'
-}
 check "build a PE32+ executable" make_pe
 # osslsign LABEL IN OUT: the recipe of docs/CLIENTS.md.
 osslsign() {

@@ -51,6 +51,16 @@ new_token() {
     tool --token-label "$1" --login --login-type so --so-pin 87654321 --init-pin --pin 1234
 }
 
+# A minimal PE32+ console program: compiled as ELF, converted to a PE object, linked by GNU ld's
+# i386pep emulation (Debian's binutils has it); no timestamp, so the file is reproducible.
+make_pe() {
+  printf 'int mainCRTStartup(void) { return 0; }\n' >tiny.c &&
+    gcc -c -O2 -ffreestanding -fno-asynchronous-unwind-tables -fno-stack-protector tiny.c -o tiny.o &&
+    objcopy -O pe-x86-64 -R .comment -R .note.GNU-stack tiny.o tiny.obj &&
+    ld -m i386pep --subsystem console --no-insert-timestamp -e mainCRTStartup tiny.obj -o tiny.exe &&
+    file tiny.exe | grep -q 'PE32+ executable'
+}
+
 # done_checks: the closing line; the script's exit status is non-zero if any check failed.
 done_checks() {
   if [ "$skipped" -gt 0 ]; then

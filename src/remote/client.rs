@@ -305,6 +305,17 @@ impl Client {
             Retry::Safe,
             Duration::from_secs(5),
         )?;
+        if response.status() == reqwest::StatusCode::BAD_REQUEST {
+            // The service says what is wrong with the certificate (e.g. a development certificate
+            // must name its environment): pass that on, as no CK_RV can.
+            if let Ok(body) = response.json::<ErrorBody>() {
+                notice(
+                    self.quiet,
+                    &format!("certificate refused by the service: {}", body.error.message),
+                );
+            }
+            return Err(Error::AttributeValueInvalid);
+        }
         answer(response)
     }
 

@@ -240,17 +240,22 @@ pub fn objects(info: &KeyInfo) -> Result<(Object, Vec<Object>)> {
     )?];
     for (index, certificate) in info.certificates.iter().enumerate() {
         let der = certificate.as_slice();
-        let cert_id = if index == 0 {
-            id.clone()
+        // The leaf shares the key's CKA_ID and label; each CA certificate gets its own, so clients
+        // that name entries by label (Java's SunPKCS11) see one entry per key.
+        let (cert_id, cert_label) = if index == 0 {
+            (id.clone(), label.clone())
         } else {
-            HashAlg::Sha1.hash(der)
+            (
+                HashAlg::Sha1.hash(der),
+                format!("{} chain {index}", info.label).into_bytes(),
+            )
         };
         let template = Template::new()
             .with(CKA_CLASS, ulong_value(CKO_CERTIFICATE))
             .with(CKA_CERTIFICATE_TYPE, ulong_value(CKC_X_509))
             .with(CKA_TOKEN, bool_value(true))
             .with(CKA_MODIFIABLE, bool_value(false))
-            .with(CKA_LABEL, label.clone())
+            .with(CKA_LABEL, cert_label)
             .with(CKA_ID, cert_id)
             .with(CKA_VALUE, der.to_vec());
         others.push(keys::create(&template)?);
@@ -275,7 +280,9 @@ impl RemoteKey {
             SignScheme::RsaPkcs1DigestInfo => {
                 let (hash, digest) = enc::parse_digest_info(input)?;
                 (
-                    digest_mechanism(hash, false)?,
+                    // Known only now, at C_Sign: a DigestInfo of a hash the service does not sign
+                    // with (SHA-1, SHA-224) is invalid data for this token.
+                    digest_mechanism(hash, false).map_err(|_| Error::DataInvalid)?,
                     Payload::Digest(digest.to_vec()),
                 )
             }
