@@ -19,3 +19,5 @@ bash pkcs11-tests/scripts/examples.sh
 bash pkcs11-tests/scripts/deb.sh
 bash pkcs11-tests/scripts/crash.sh
 bash pkcs11-tests/scripts/remote.sh
+bash pkcs11-tests/scripts/remote-clients.sh
+bash pkcs11-tests/scripts/remote-faults.sh
