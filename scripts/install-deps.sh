@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(build-essential pkg-config opensc openssl)
 if [ "${1:-all}" != demo ]; then
   packages+=(libengine-pkcs11-openssl openssh-client libp11-kit-dev p11-kit sqlite3
-    file osslsigncode gcab wixl default-jdk-headless gnutls-bin p11-kit-modules openssh-server python3-pykcs11 socat iproute2 valgrind)
+    file osslsigncode gcab wixl default-jdk-headless gnutls-bin p11-kit-modules openssh-server python3-pykcs11 socat iproute2 valgrind postgresql)
 fi
 missing=()
 for p in "${packages[@]}"; do
@@ -14,8 +14,9 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  # openssh-server is installed for its sshd binary only (the OpenSSH test runs its own on 127.0.0.1):
-  # without systemd, its postinst would start a system sshd on port 22 unless policy-rc.d forbids it.
+  # openssh-server and postgresql are installed for their binaries only (the tests run their own sshd
+  # and PostgreSQL on 127.0.0.1): without systemd, their postinst would start system services unless
+  # policy-rc.d forbids it.
   policy=""
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     policy=/usr/sbin/policy-rc.d

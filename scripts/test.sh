@@ -8,6 +8,8 @@ scripts/install-deps.sh
 export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-2}
 cargo build --release -p cryptera-pkcs11
 cargo test --release --workspace
+# The service's tests again, on PostgreSQL (a temporary server on 127.0.0.1; each test its own database).
+backend/scripts/with-postgres.sh cargo test --release -p cryptera-backend
 bash pkcs11-tests/scripts/clients.sh
 bash pkcs11-tests/scripts/audit.sh
 bash pkcs11-tests/scripts/c-example.sh

@@ -1,14 +1,20 @@
-//! Signing throughput and latency of the real service over loopback HTTP, SQLite storage, audit log on:
-//! RSA-2048, P-256 and Ed25519 at 1, 8 and 64 concurrent clients. Each case is bounded in requests and
-//! time and talks only to 127.0.0.1. Run with `cargo bench -p cryptera-backend --bench signing`.
+//! Signing throughput and latency of the real service over loopback HTTP, audit log on: RSA-2048, P-256
+//! and Ed25519 at 1, 8 and 64 concurrent clients. Each case is bounded in requests and time and talks
+//! only to 127.0.0.1. Run with `cargo bench -p cryptera-backend --bench signing` (SQLite in a temp data
+//! directory); with `CRYPTERA_TEST_POSTGRES` naming a PostgreSQL server (e.g. under
+//! `backend/scripts/with-postgres.sh`) it runs on a fresh database there instead.
 
 #![allow(clippy::unwrap_used)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cryptera_backend::audit::AuditEvent;
+use cryptera_backend::store::Database;
 use cryptera_backend::{api, server, AppState, ServiceConfig};
 use cryptera_proto::auth::{CreateTokenRequest, KeyScope, Operation};
 use cryptera_proto::keys::{CreateKeyRequest, KeyAlgorithm, KeyPolicy};
@@ -29,13 +35,14 @@ fn main() {
 
 async fn run() {
     let dir = tempfile::tempdir().unwrap();
-    server::init(dir.path()).unwrap();
+    let database = common::test_database();
+    server::init(dir.path(), &database).unwrap();
     let config = ServiceConfig {
         credential_requests_per_minute: u32::MAX / 2,
         organisation_requests_per_minute: u32::MAX / 2,
         ..ServiceConfig::default()
     };
-    let state = AppState::open(dir.path(), config).unwrap();
+    let state = AppState::open(dir.path(), &database, config).unwrap();
     let org = api::create_organisation(&state, "bench", None).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -63,6 +70,11 @@ async fn run() {
     .unwrap()
     .token;
 
+    let store = match database {
+        Database::DataDir => "SQLite",
+        Database::Postgres(_) => "PostgreSQL",
+    };
+    println!("store: {store}; audit log on; loopback HTTP");
     println!("| algorithm | clients | signatures | signatures/s | p50 ms | p99 ms |");
     println!("|---|---|---|---|---|---|");
     let cases = [

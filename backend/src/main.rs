@@ -16,6 +16,8 @@ use cryptera_backend::audit::AuditEvent;
 use cryptera_backend::auth::authenticate;
 use cryptera_backend::checkpoint;
 use cryptera_backend::kek_pkcs11::{Pkcs11KekConfig, PIN_VARIABLE};
+use cryptera_backend::store::postgres::PgStore;
+use cryptera_backend::store::Database;
 use cryptera_backend::{api, server, AppState, ServiceConfig, ServiceError};
 use cryptera_proto::auth::{
     CreateTokenRequest, CreateUserRequest, KeyScope, LoginRequest, Operation, Role,
@@ -39,6 +41,11 @@ struct Cli {
         default_value = "cryptera-data"
     )]
     data_dir: PathBuf,
+    /// PostgreSQL database shared by every service process (`postgres://user:password@host:port/db`,
+    /// `?sslmode=verify-full` etc. allowed). Without it the database is the data directory's SQLite file.
+    /// The same URL is needed by `init`, `serve` and every other command.
+    #[arg(long, global = true, env = "CRYPTERA_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
     /// Log one JSON object per line (for log collectors) instead of text.
     #[arg(long, global = true, env = "CRYPTERA_LOG_JSON")]
     log_json: bool,
@@ -109,11 +116,19 @@ enum Command {
         #[arg(long)]
         deny: Option<String>,
     },
-    /// Write a consistent copy of the database (safe while the service runs). The master-key file is
-    /// not included: back it up separately and keep it apart from database backups.
+    /// Write a consistent copy of the database (safe while the service runs) to a new SQLite file; on
+    /// PostgreSQL, of one snapshot. The master-key file is not included: back it up separately and keep
+    /// it apart from database backups.
     Backup {
         #[arg(long)]
         output: PathBuf,
+    },
+    /// Copy a backup (a SQLite file written by `backup`) into the empty PostgreSQL database named by
+    /// --database-url. The data directory must hold the master key (or kek.json) the backup was made
+    /// under.
+    Restore {
+        #[arg(long)]
+        input: PathBuf,
     },
 }
 
@@ -283,6 +298,8 @@ fn org(state: &AppState, name: &str) -> Result<cryptera_backend::store::OrgRecor
 
 fn run(cli: Cli) -> Result<ExitCode, ServiceError> {
     let data_dir = cli.data_dir;
+    let database = Database::from_url(cli.database_url.as_deref())?;
+    let open = |config: ServiceConfig| AppState::open(&data_dir, &database, config);
     match cli.command {
         Command::Init {
             kek_module,
@@ -302,7 +319,7 @@ fn run(cli: Cli) -> Result<ExitCode, ServiceError> {
                     token_label,
                     key_label: kek_label,
                 };
-                server::init_pkcs11(&data_dir, &config, &pin)?;
+                server::init_pkcs11(&data_dir, &database, &config, &pin)?;
                 println!(
                     "initialised {} (KEK in PKCS#11 token {:?})",
                     data_dir.display(),
@@ -310,7 +327,7 @@ fn run(cli: Cli) -> Result<ExitCode, ServiceError> {
                 );
             }
             _ => {
-                let key = server::init(&data_dir)?;
+                let key = server::init(&data_dir, &database)?;
                 println!(
                     "initialised {} (master key {})",
                     data_dir.display(),
@@ -334,14 +351,11 @@ fn run(cli: Cli) -> Result<ExitCode, ServiceError> {
                     "refusing plain HTTP on {listen}: only loopback addresses are allowed without TLS"
                 )));
             }
-            let state = AppState::open(
-                &data_dir,
-                tuning.config(allow_production_keys_with_file_kek),
-            )?;
+            let state = open(tuning.config(allow_production_keys_with_file_kek))?;
             serve(listen, tls, state)?;
         }
         Command::Org(OrgCommand::Create { name, trial_days }) => {
-            let state = AppState::open(&data_dir, ServiceConfig::default())?;
+            let state = open(ServiceConfig::default())?;
             let org = api::create_organisation(&state, &name, trial_days)?;
             println!("{}", org.id);
         }
@@ -350,7 +364,7 @@ fn run(cli: Cli) -> Result<ExitCode, ServiceError> {
             username,
             roles,
         }) => {
-            let state = AppState::open(&data_dir, ServiceConfig::default())?;
+            let state = open(ServiceConfig::default())?;
             let org = org(&state, &org_name)?;
             let mut line = Zeroizing::new(String::new());
             std::io::stdin()
@@ -370,7 +384,7 @@ fn run(cli: Cli) -> Result<ExitCode, ServiceError> {
             org: org_name,
             username,
         }) => {
-            let state = AppState::open(&data_dir, ServiceConfig::default())?;
+            let state = open(ServiceConfig::default())?;
             let org = org(&state, &org_name)?;
             let user = state
                 .store()
@@ -389,7 +403,7 @@ fn run(cli: Cli) -> Result<ExitCode, ServiceError> {
             environment,
             expires_in_days,
         }) => {
-            let state = AppState::open(&data_dir, ServiceConfig::default())?;
+            let state = open(ServiceConfig::default())?;
             let org = org(&state, &org_name)?;
             let request = CreateTokenRequest {
                 name,
@@ -417,7 +431,7 @@ fn run(cli: Cli) -> Result<ExitCode, ServiceError> {
                 allow_production_with_file_kek: allow_production_keys_with_file_kek,
                 ..ServiceConfig::default()
             };
-            let state = AppState::open(&data_dir, config)?;
+            let state = open(config)?;
             let org = org(&state, &org_name)?;
             let request = CreateKeyRequest {
                 label,
@@ -435,7 +449,9 @@ fn run(cli: Cli) -> Result<ExitCode, ServiceError> {
                 serde_json::to_string_pretty(&info).unwrap_or_default()
             );
         }
-        Command::Audit(AuditCommand::Verify) => return audit_verify(&data_dir),
+        Command::Audit(AuditCommand::Verify) => {
+            return audit_verify(&open(ServiceConfig::default())?)
+        }
         Command::Approve {
             org,
             username,
@@ -443,7 +459,7 @@ fn run(cli: Cli) -> Result<ExitCode, ServiceError> {
             environment,
             deny,
         } => {
-            let state = AppState::open(&data_dir, ServiceConfig::default())?;
+            let state = open(ServiceConfig::default())?;
             let mut lines = std::io::stdin().lock().lines();
             let mut next_line = || -> Result<Zeroizing<String>, ServiceError> {
                 let line = lines
@@ -475,19 +491,34 @@ fn run(cli: Cli) -> Result<ExitCode, ServiceError> {
             );
         }
         Command::Backup { output } => {
-            let state = AppState::open(&data_dir, ServiceConfig::default())?;
+            let state = open(ServiceConfig::default())?;
             state.store().backup_to(&output)?;
             println!("wrote {}", output.display());
+        }
+        Command::Restore { input } => {
+            let Database::Postgres(url) = &database else {
+                return Err(ServiceError::InvalidRequest(
+                    "restore copies into PostgreSQL: give --database-url (a SQLite backup is \
+                     restored by copying it to the data directory's cryptera.db)"
+                        .into(),
+                ));
+            };
+            let store = PgStore::open(url)?;
+            for (table, rows) in store.restore_from_sqlite(&input)? {
+                println!("{table}: {rows} rows");
+            }
+            // The restored database must open under this data directory's KEK.
+            open(ServiceConfig::default())?;
+            println!("restored {} into {}", input.display(), store.location());
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn audit_verify(data_dir: &std::path::Path) -> Result<ExitCode, ServiceError> {
-    let state = AppState::open(data_dir, ServiceConfig::default())?;
+fn audit_verify(state: &AppState) -> Result<ExitCode, ServiceError> {
     let mut failed = false;
     for org_id in state.store().organisation_ids()? {
-        match checkpoint::verify_organisation(&state, &org_id)? {
+        match checkpoint::verify_organisation(state, &org_id)? {
             Ok((seq, hash)) => println!("{org_id}: ok, {seq} records, head {hash}"),
             Err(reason) => {
                 failed = true;

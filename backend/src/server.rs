@@ -1,8 +1,9 @@
 //! The service's shared state, its data directory (`init` and open), and the HTTP server loop.
 //!
-//! The data directory holds `cryptera.db` (SQLite) and `master.key` (the file KEK, mode 0600). `init`
-//! creates both plus the audit checkpoint key (Ed25519, sealed under the KEK); `open` refuses to start
-//! without them, so a service never silently runs with a fresh, empty key hierarchy.
+//! The data directory holds `cryptera.db` (SQLite, unless the database is PostgreSQL) and `master.key`
+//! (the file KEK, mode 0600). `init` creates both plus the audit checkpoint key (Ed25519, sealed under
+//! the KEK, kept in the database); `open` refuses to start without them, so a service never silently
+//! runs with a fresh, empty key hierarchy.
 
 use std::net::SocketAddr;
 use std::os::unix::fs::DirBuilderExt;
@@ -16,8 +17,7 @@ use crate::error::{Result, ServiceError};
 use crate::kek::{Aad, Kek};
 use crate::kek_pkcs11::{Pkcs11Kek, Pkcs11KekConfig, PIN_VARIABLE};
 use crate::metrics::Metrics;
-use crate::store::sqlite::SqliteStore;
-use crate::store::Store;
+use crate::store::{Database, Store};
 use zeroize::Zeroizing;
 
 pub const DATABASE_FILE: &str = "cryptera.db";
@@ -92,23 +92,30 @@ impl AppState {
         }
     }
 
-    /// Opens an initialised data directory.
-    /// Opens an initialised data directory; a PKCS#11 KEK's PIN is read from `CRYPTERA_KEK_PIN`.
-    pub fn open(data_dir: &Path, config: ServiceConfig) -> Result<Self> {
+    /// Opens an initialised data directory and its database; a PKCS#11 KEK's PIN is read from
+    /// `CRYPTERA_KEK_PIN`.
+    pub fn open(data_dir: &Path, database: &Database, config: ServiceConfig) -> Result<Self> {
         let pin = std::env::var(PIN_VARIABLE).ok().map(Zeroizing::new);
-        Self::open_with_pin(data_dir, config, pin.as_deref().map(String::as_str))
+        Self::open_with_pin(
+            data_dir,
+            database,
+            config,
+            pin.as_deref().map(String::as_str),
+        )
     }
 
-    /// Opens an initialised data directory, with the PIN of a PKCS#11 KEK if it has one.
+    /// Opens an initialised data directory and its database, with the PIN of a PKCS#11 KEK if it has one.
     pub fn open_with_pin(
         data_dir: &Path,
+        database: &Database,
         config: ServiceConfig,
         pin: Option<&str>,
     ) -> Result<Self> {
         let db = data_dir.join(DATABASE_FILE);
-        if !db.exists() {
+        if matches!(database, Database::DataDir) && !db.exists() {
             return Err(ServiceError::Io(format!(
-                "{} does not exist; run `cryptera-backend init` first",
+                "{} does not exist; run `cryptera-backend init` first (or give --database-url if \
+                 this service's database is PostgreSQL)",
                 db.display()
             )));
         }
@@ -125,8 +132,15 @@ impl AppState {
         } else {
             Kek::load_file(&data_dir.join(MASTER_KEY_FILE))?
         };
-        let store = SqliteStore::open(&db)?;
-        let state = Self::new(Arc::new(store), kek, config);
+        let store = database.open(&db)?;
+        if store.service_secret(CHECKPOINT_KEY_NAME)?.is_none() {
+            return Err(ServiceError::Io(
+                "the database has not been initialised: run `cryptera-backend init` with the same \
+                 --database-url first"
+                    .into(),
+            ));
+        }
+        let state = Self::new(store, kek, config);
         // A wrong master key would otherwise only show when the first key is used.
         state.check_kek().map_err(|_| {
             ServiceError::Io(format!(
@@ -192,9 +206,10 @@ pub fn checkpoint_key_aad() -> Aad {
     Aad::new("cryptera-service-secret-v1", &[CHECKPOINT_KEY_NAME])
 }
 
-/// Creates a data directory: the directory (0700), the master-key file (0600), the database and the
-/// audit checkpoint key. Fails if a master key already exists.
-pub fn init(data_dir: &Path) -> Result<PathBuf> {
+/// Creates a data directory: the directory (0700), the master-key file (0600), the database (unless it
+/// is PostgreSQL, which must exist) and the audit checkpoint key. Fails if a KEK already exists or the
+/// database was already initialised (by another data directory: copy that one's master key instead).
+pub fn init(data_dir: &Path, database: &Database) -> Result<PathBuf> {
     create_data_dir(data_dir)?;
     if data_dir.join(PKCS11_KEK_FILE).exists() {
         return Err(ServiceError::Io(format!(
@@ -203,15 +218,27 @@ pub fn init(data_dir: &Path) -> Result<PathBuf> {
         )));
     }
     let key_path = data_dir.join(MASTER_KEY_FILE);
+    if key_path.exists() {
+        return Err(ServiceError::Io(format!(
+            "{} already exists",
+            key_path.display()
+        )));
+    }
+    let store = uninitialised_store(data_dir, database)?;
     Kek::create_file(&key_path)?;
     let kek = Kek::load_file(&key_path)?;
-    finish_init(data_dir, &kek)?;
+    finish_init(store.as_ref(), &kek)?;
     Ok(key_path)
 }
 
 /// Creates a data directory whose KEK is an AES-256 key in a PKCS#11 token (generated there if the
 /// token has none with that label). No master-key file is written; `kek.json` records where the KEK is.
-pub fn init_pkcs11(data_dir: &Path, config: &Pkcs11KekConfig, pin: &str) -> Result<()> {
+pub fn init_pkcs11(
+    data_dir: &Path,
+    database: &Database,
+    config: &Pkcs11KekConfig,
+    pin: &str,
+) -> Result<()> {
     create_data_dir(data_dir)?;
     let config_path = data_dir.join(PKCS11_KEK_FILE);
     if config_path.exists() || data_dir.join(MASTER_KEY_FILE).exists() {
@@ -220,9 +247,10 @@ pub fn init_pkcs11(data_dir: &Path, config: &Pkcs11KekConfig, pin: &str) -> Resu
             data_dir.display()
         )));
     }
+    let store = uninitialised_store(data_dir, database)?;
     let kek = Kek::pkcs11(Pkcs11Kek::connect(config, pin, true)?);
     config.write(&config_path)?;
-    finish_init(data_dir, &kek)
+    finish_init(store.as_ref(), &kek)
 }
 
 fn create_data_dir(data_dir: &Path) -> Result<()> {
@@ -233,8 +261,20 @@ fn create_data_dir(data_dir: &Path) -> Result<()> {
         .map_err(|err| ServiceError::Io(format!("creating {}: {err}", data_dir.display())))
 }
 
-fn finish_init(data_dir: &Path, kek: &Kek) -> Result<()> {
-    let store = SqliteStore::open(&data_dir.join(DATABASE_FILE))?;
+/// Opens (creating) the database and checks no data directory initialised it before.
+fn uninitialised_store(data_dir: &Path, database: &Database) -> Result<Arc<dyn Store>> {
+    let store = database.open(&data_dir.join(DATABASE_FILE))?;
+    if store.service_secret(CHECKPOINT_KEY_NAME)?.is_some() {
+        return Err(ServiceError::Io(
+            "the database is already initialised: a further service process needs a copy of the \
+             first one's master key (or kek.json), not a new init"
+                .into(),
+        ));
+    }
+    Ok(store)
+}
+
+fn finish_init(store: &dyn Store, kek: &Kek) -> Result<()> {
     let checkpoint = crate::signing::generate(cryptera_proto::keys::KeyAlgorithm::Ed25519)?;
     let sealed = kek.seal(&checkpoint_key_aad(), &checkpoint.pkcs8)?;
     store.put_service_secret(CHECKPOINT_KEY_NAME, &sealed)

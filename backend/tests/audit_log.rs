@@ -5,11 +5,10 @@
 
 mod common;
 
-use std::process::Command;
-
 use aws_lc_rs::signature::{ParsedPublicKey, ED25519};
 use common::{all_keys, expect_error, json, sha256, token, TestService, PASSWORD};
 use cryptera_backend::audit::verify_chain;
+use cryptera_backend::store::Database;
 use cryptera_proto::audit::{AuditCheckpoint, AuditRecordList};
 use cryptera_proto::auth::{Operation, Role};
 use cryptera_proto::error::ErrorCode;
@@ -19,9 +18,8 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 fn audit_verify(service: &TestService) -> (bool, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_cryptera-backend"))
-        .arg("--data-dir")
-        .arg(service.dir.path())
+    let output = service
+        .command()
         .args(["audit", "verify"])
         .output()
         .unwrap();
@@ -31,14 +29,19 @@ fn audit_verify(service: &TestService) -> (bool, String) {
     )
 }
 
-/// Opens the database as an attacker with file access would, without the append-only triggers.
+/// Opens the database as an attacker with full access would, dropping the append-only triggers.
 fn tamper(service: &TestService, sql: &str) {
-    let conn = rusqlite::Connection::open(service.dir.path().join("cryptera.db")).unwrap();
-    conn.execute_batch(
-        "DROP TRIGGER audit_records_no_update; DROP TRIGGER audit_records_no_delete;",
-    )
-    .unwrap();
-    conn.execute_batch(sql).unwrap();
+    let drop_triggers = match service.database {
+        Database::DataDir => {
+            "DROP TRIGGER audit_records_no_update; DROP TRIGGER audit_records_no_delete;"
+        }
+        Database::Postgres(_) => {
+            "DROP TRIGGER audit_records_no_update ON audit_records;
+             DROP TRIGGER audit_records_no_delete ON audit_records;"
+        }
+    };
+    service.sql(drop_triggers).unwrap();
+    service.sql(sql).unwrap();
 }
 
 async fn busy_org(service: &TestService) -> (String, String) {
@@ -216,11 +219,14 @@ async fn checkpoints_sign_the_chain_head() {
 async fn the_database_refuses_audit_edits() {
     let service = TestService::start().await;
     busy_org(&service).await;
-    let conn = rusqlite::Connection::open(service.dir.path().join("cryptera.db")).unwrap();
-    assert!(conn
-        .execute("UPDATE audit_records SET outcome = 'x'", [])
-        .is_err());
-    assert!(conn.execute("DELETE FROM audit_records", []).is_err());
+    for sql in ["UPDATE audit_records SET outcome = 'x'", "DELETE FROM audit_records"] {
+        let refused = service.sql(sql).unwrap_err();
+        assert!(refused.contains("append-only"), "{refused}");
+    }
+    if let Database::Postgres(_) = service.database {
+        let refused = service.sql("TRUNCATE audit_records").unwrap_err();
+        assert!(refused.contains("append-only"), "{refused}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,22 +4,23 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 use aws_lc_rs::signature::{ParsedPublicKey, ECDSA_P256_SHA256_FIXED, ED25519};
+use cryptera_backend::store::Database;
 use cryptera_backend::totp;
 use cryptera_proto::auth::{LoginResponse, TotpEnrolment};
 use cryptera_proto::keys::KeyInfo;
 use cryptera_proto::sign::{SignResponse, SigningRequestInfo, SigningRequestStatus};
 use cryptera_proto::Base64Bytes;
 
-fn cli(data_dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_cryptera-backend"))
-        .arg("--data-dir")
-        .arg(data_dir)
+fn cli(data_dir: &Path, database: &Database, args: &[&str]) -> std::process::Output {
+    common::backend(data_dir, database)
         .args(args)
         .output()
         .unwrap()
@@ -48,21 +49,20 @@ impl Drop for Server {
 fn from_nothing_to_a_signed_digest() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    ok(cli(&data, &["init"]));
+    let database = common::test_database();
+    ok(cli(&data, &database, &["init"]));
     let mode = std::fs::metadata(data.join("master.key"))
         .unwrap()
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
     assert!(
-        !cli(&data, &["init"]).status.success(),
+        !cli(&data, &database, &["init"]).status.success(),
         "init never overwrites a KEK"
     );
 
-    ok(cli(&data, &["org", "create", "--name", "acme"]));
-    let mut add_user = Command::new(env!("CARGO_BIN_EXE_cryptera-backend"))
-        .arg("--data-dir")
-        .arg(&data)
+    ok(cli(&data, &database, &["org", "create", "--name", "acme"]));
+    let mut add_user = common::backend(&data, &database)
         .args([
             "user",
             "add",
@@ -91,6 +91,7 @@ fn from_nothing_to_a_signed_digest() {
 
     let key: KeyInfo = serde_json::from_str(&ok(cli(
         &data,
+        &database,
         &[
             "key",
             "create",
@@ -107,6 +108,7 @@ fn from_nothing_to_a_signed_digest() {
     .unwrap();
     let token = ok(cli(
         &data,
+        &database,
         &[
             "token",
             "create",
@@ -128,12 +130,10 @@ fn from_nothing_to_a_signed_digest() {
     assert!(token.starts_with("cryptera_at_"));
 
     // Plain HTTP is refused off loopback.
-    let refused = cli(&data, &["serve", "--listen", "0.0.0.0:0"]);
+    let refused = cli(&data, &database, &["serve", "--listen", "0.0.0.0:0"]);
     assert!(!refused.status.success());
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cryptera-backend"))
-        .arg("--data-dir")
-        .arg(&data)
+    let mut child = common::backend(&data, &database)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -176,6 +176,7 @@ fn from_nothing_to_a_signed_digest() {
     // An approval through the CLI: a key that needs one approval, and alice approving with password + TOTP.
     let guarded: KeyInfo = serde_json::from_str(&ok(cli(
         &data,
+        &database,
         &[
             "key",
             "create",
@@ -194,6 +195,7 @@ fn from_nothing_to_a_signed_digest() {
     .unwrap();
     let ci = ok(cli(
         &data,
+        &database,
         &[
             "token",
             "create",
@@ -261,9 +263,7 @@ fn from_nothing_to_a_signed_digest() {
         (pending.id, secret)
     });
     let code = totp::code_for_step(&secret, totp::step_at(cryptera_backend::util::now()) + 1);
-    let mut approve = Command::new(env!("CARGO_BIN_EXE_cryptera-backend"))
-        .arg("--data-dir")
-        .arg(&data)
+    let mut approve = common::backend(&data, &database)
         .args([
             "approve",
             "--org",
@@ -293,6 +293,6 @@ fn from_nothing_to_a_signed_digest() {
         .unwrap();
     drop(server);
 
-    let verify = ok(cli(&data, &["audit", "verify"]));
+    let verify = ok(cli(&data, &database, &["audit", "verify"]));
     assert!(verify.contains(": ok,"), "{verify}");
 }

@@ -7,6 +7,7 @@ mod common;
 use std::process::Command;
 
 use common::{all_keys, json, token, TestService};
+use cryptera_backend::store::Database;
 use cryptera_proto::auth::Operation;
 use cryptera_proto::keys::{KeyInfo, KeyList};
 use cryptera_proto::{Base64Bytes, Environment};
@@ -98,9 +99,9 @@ async fn backup_is_a_consistent_usable_copy() {
     .await;
 
     let restore = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_cryptera-backend"))
-        .arg("--data-dir")
-        .arg(service.dir.path())
+    // On either database the backup is a SQLite file, which a data directory can serve as is.
+    let output = service
+        .command()
         .args(["backup", "--output"])
         .arg(restore.path().join("cryptera.db"))
         .output()
@@ -117,20 +118,18 @@ async fn backup_is_a_consistent_usable_copy() {
     )
     .unwrap();
 
-    let restored = TestService::start_from(restore).await;
+    let restored = TestService::start_from(restore, Database::DataDir).await;
     let keys: KeyList = json(restored.get(&keygen, "/v1/keys").await).await;
     assert_eq!(keys.keys, vec![key]);
-    let verify = Command::new(env!("CARGO_BIN_EXE_cryptera-backend"))
-        .arg("--data-dir")
-        .arg(restored.dir.path())
+    let verify = restored
+        .command()
         .args(["audit", "verify"])
         .output()
         .unwrap();
     assert!(verify.status.success());
 
-    let again = Command::new(env!("CARGO_BIN_EXE_cryptera-backend"))
-        .arg("--data-dir")
-        .arg(service.dir.path())
+    let again = service
+        .command()
         .args(["backup", "--output"])
         .arg(restored.dir.path().join("cryptera.db"))
         .output()
@@ -142,8 +141,9 @@ async fn backup_is_a_consistent_usable_copy() {
 fn a_wrong_master_key_is_refused_at_start() {
     let first = tempfile::tempdir().unwrap();
     let second = tempfile::tempdir().unwrap();
-    for dir in [&first, &second] {
-        cryptera_backend::server::init(dir.path()).unwrap();
+    let databases = [common::test_database(), common::test_database()];
+    for (dir, database) in [&first, &second].into_iter().zip(&databases) {
+        cryptera_backend::server::init(dir.path(), database).unwrap();
     }
     std::fs::remove_file(first.path().join("master.key")).unwrap();
     std::fs::copy(
@@ -151,14 +151,12 @@ fn a_wrong_master_key_is_refused_at_start() {
         first.path().join("master.key"),
     )
     .unwrap();
-    let error = cryptera_backend::AppState::open(first.path(), common::test_config())
+    let error = cryptera_backend::AppState::open(first.path(), &databases[0], common::test_config())
         .err()
         .unwrap()
         .to_string();
     assert!(error.contains("wrong master key"), "{error}");
-    let output = Command::new(env!("CARGO_BIN_EXE_cryptera-backend"))
-        .arg("--data-dir")
-        .arg(first.path())
+    let output = common::backend(first.path(), &databases[0])
         .args(["serve", "--listen", "127.0.0.1:0"])
         .output()
         .unwrap();
@@ -170,10 +168,9 @@ fn a_wrong_master_key_is_refused_at_start() {
 fn sigterm_stops_the_service_cleanly() {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
-    cryptera_backend::server::init(dir.path()).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cryptera-backend"))
-        .arg("--data-dir")
-        .arg(dir.path())
+    let database = common::test_database();
+    cryptera_backend::server::init(dir.path(), &database).unwrap();
+    let mut child = common::backend(dir.path(), &database)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -207,10 +204,9 @@ fn sigterm_stops_the_service_cleanly() {
 fn json_logs_name_routes_but_carry_no_secrets() {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
-    cryptera_backend::server::init(dir.path()).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_cryptera-backend"))
-        .arg("--data-dir")
-        .arg(dir.path())
+    let database = common::test_database();
+    cryptera_backend::server::init(dir.path(), &database).unwrap();
+    let child = common::backend(dir.path(), &database)
         .args(["--log-json", "serve", "--listen", "127.0.0.1:0"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -269,9 +265,10 @@ impl Drop for Server {
 fn serve_flags_set_retention_and_rate_limits() {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
-    cryptera_backend::server::init(dir.path()).unwrap();
+    let database = common::test_database();
+    cryptera_backend::server::init(dir.path(), &database).unwrap();
     let token = {
-        let state = cryptera_backend::AppState::open(dir.path(), common::test_config()).unwrap();
+        let state = cryptera_backend::AppState::open(dir.path(), &database, common::test_config()).unwrap();
         let org = cryptera_backend::api::create_organisation(&state, "acme", None).unwrap();
         let request = cryptera_proto::auth::CreateTokenRequest {
             name: "ops".into(),
@@ -284,9 +281,7 @@ fn serve_flags_set_retention_and_rate_limits() {
             .unwrap()
             .token
     };
-    let child = Command::new(env!("CARGO_BIN_EXE_cryptera-backend"))
-        .arg("--data-dir")
-        .arg(dir.path())
+    let child = common::backend(dir.path(), &database)
         .args([
             "serve",
             "--listen",
@@ -343,4 +338,65 @@ fn serve_flags_set_retention_and_rate_limits() {
             .unwrap();
         assert_eq!(third.status(), StatusCode::TOO_MANY_REQUESTS);
     });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_restores_into_an_empty_postgres_database() {
+    let Some(server) = common::postgres_server() else {
+        eprintln!("skipped: set {} to run on PostgreSQL", common::POSTGRES_VARIABLE);
+        return;
+    };
+    let service = TestService::start().await;
+    let org = service.org("acme");
+    let keygen = token(
+        &service,
+        &org,
+        Environment::Development,
+        &[Operation::Keygen, Operation::Read],
+        all_keys(),
+    );
+    let key: KeyInfo = json(
+        service
+            .post(
+                &keygen,
+                "/v1/keys",
+                &json!({"label": "r", "algorithm": "ed25519"}),
+            )
+            .await,
+    )
+    .await;
+    let work = tempfile::tempdir().unwrap();
+    let backup = work.path().join("backup.db");
+    let output = service
+        .command()
+        .args(["backup", "--output"])
+        .arg(&backup)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+
+    let target = tempfile::tempdir().unwrap();
+    for file in ["master.key"] {
+        std::fs::copy(service.dir.path().join(file), target.path().join(file)).unwrap();
+    }
+    let database = Database::Postgres(common::fresh_postgres_database(&server));
+    let restore = || {
+        common::backend(target.path(), &database)
+            .args(["restore", "--input"])
+            .arg(&backup)
+            .output()
+            .unwrap()
+    };
+    let output = restore();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("keys: 1 rows"));
+    let again = restore();
+    assert!(!again.status.success(), "restore never writes into a used database");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("empty database"));
+
+    let restored = TestService::start_from(target, database).await;
+    let keys: KeyList = json(restored.get(&keygen, "/v1/keys").await).await;
+    assert_eq!(keys.keys, vec![key]);
+    let verify = restored.command().args(["audit", "verify"]).output().unwrap();
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
 }

@@ -87,23 +87,29 @@ async fn keys_sealed_inside_a_pkcs11_token() {
         token_label: "cryptera-kek-token".into(),
         key_label: "cryptera-kek".into(),
     };
-    server::init_pkcs11(data.path(), &config, USER_PIN).unwrap();
+    let database = common::test_database();
+    server::init_pkcs11(data.path(), &database, &config, USER_PIN).unwrap();
     assert!(
         !data.path().join("master.key").exists(),
         "no key material on disk"
     );
     assert!(
-        server::init_pkcs11(data.path(), &config, USER_PIN).is_err(),
+        server::init_pkcs11(data.path(), &database, &config, USER_PIN).is_err(),
         "init never replaces a KEK"
     );
     assert!(
-        AppState::open_with_pin(data.path(), common::test_config(), Some("wrong-pin-0000"))
+        AppState::open_with_pin(
+            data.path(),
+            &database,
+            common::test_config(),
+            Some("wrong-pin-0000")
+        )
             .is_err(),
         "a wrong PIN opens nothing"
     );
 
     std::env::set_var(PIN_VARIABLE, USER_PIN);
-    let service = TestService::start_from(data).await;
+    let service = TestService::start_from(data, database).await;
     let org = service.org("acme");
     let keygen = token(
         &service,

@@ -8,7 +8,7 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use common::{all_keys, token, TestService};
 use cryptera_backend::{server, tls};
@@ -98,25 +98,20 @@ async fn https_with_the_configured_certificate() {
 fn the_binary_serves_tls_from_pem_files() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let init = Command::new(env!("CARGO_BIN_EXE_cryptera-backend"))
-        .arg("--data-dir")
-        .arg(&data)
+    let database = common::test_database();
+    let init = common::backend(&data, &database)
         .arg("init")
         .output()
         .unwrap();
     assert!(init.status.success());
-    let only_cert = Command::new(env!("CARGO_BIN_EXE_cryptera-backend"))
-        .arg("--data-dir")
-        .arg(&data)
+    let only_cert = common::backend(&data, &database)
         .args(["serve", "--tls-cert"])
         .arg(fixture("localhost-test-cert.pem"))
         .output()
         .unwrap();
     assert!(!only_cert.status.success(), "a certificate needs its key");
 
-    let child = Command::new(env!("CARGO_BIN_EXE_cryptera-backend"))
-        .arg("--data-dir")
-        .arg(&data)
+    let child = common::backend(&data, &database)
         .args(["serve", "--listen", "127.0.0.1:0", "--tls-cert"])
         .arg(fixture("localhost-test-cert.pem"))
         .arg("--tls-key")

@@ -2,9 +2,16 @@
 //!
 //! Each write method is one transaction that also appends the given audit event to the organisation's
 //! hash chain, so a change and its audit record land together or not at all. Methods are synchronous;
-//! handlers call them on the blocking pool. SQLite ([`sqlite::SqliteStore`]) is the embedded default; a
-//! PostgreSQL implementation can be added behind the same trait.
+//! handlers call them on the blocking pool. SQLite ([`sqlite::SqliteStore`], a file in the data
+//! directory) is the embedded default; [`postgres::PgStore`] serves several processes from one
+//! PostgreSQL database. Both run the same versioned migrations ([`migrate`]).
 
+pub mod copy;
+pub mod migrate;
+pub mod postgres;
+mod postgres_conn;
+mod postgres_rows;
+mod postgres_tx;
 pub mod sqlite;
 mod sqlite_audit;
 mod sqlite_rows;
@@ -17,7 +24,53 @@ use cryptera_proto::sign::{ApprovalInfo, ArtifactMetadata, SigningRequestStatus}
 use cryptera_proto::Environment;
 
 use crate::audit::AuditEvent;
-use crate::error::Result;
+use crate::error::{Result, ServiceError};
+
+/// Where the service keeps its data.
+#[derive(Clone, Default)]
+pub enum Database {
+    /// `cryptera.db` in the data directory (zero configuration).
+    #[default]
+    DataDir,
+    /// A PostgreSQL database shared by every service process, by URL (which may hold a password).
+    Postgres(String),
+}
+
+impl Database {
+    /// `None` (no `--database-url`) is the data directory's SQLite file; otherwise a `postgres://` or
+    /// `postgresql://` URL.
+    pub fn from_url(url: Option<&str>) -> Result<Self> {
+        match url.map(str::trim).filter(|url| !url.is_empty()) {
+            None => Ok(Self::DataDir),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(Self::Postgres(url.to_owned()))
+            }
+            Some(_) => Err(ServiceError::InvalidRequest(
+                "the database URL must start with postgres:// (SQLite needs no URL: it is the \
+                 data directory's cryptera.db)"
+                    .into(),
+            )),
+        }
+    }
+
+    /// Opens (creating and migrating as needed) the store; `sqlite_file` is the data directory's file.
+    pub fn open(&self, sqlite_file: &std::path::Path) -> Result<std::sync::Arc<dyn Store>> {
+        Ok(match self {
+            Self::DataDir => std::sync::Arc::new(sqlite::SqliteStore::open(sqlite_file)?),
+            Self::Postgres(url) => std::sync::Arc::new(postgres::PgStore::open(url)?),
+        })
+    }
+}
+
+/// The URL may carry a password: never print it.
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::DataDir => f.write_str("DataDir"),
+            Self::Postgres(_) => f.write_str("Postgres(..)"),
+        }
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OrgRecord {

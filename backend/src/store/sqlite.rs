@@ -28,24 +28,27 @@ use super::{
 use crate::audit::AuditEvent;
 use crate::error::{Result, ServiceError};
 
-const SCHEMA: &str = include_str!("schema.sql");
-
 pub struct SqliteStore {
     conn: Mutex<Connection>,
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database file and applies the schema.
+    /// Opens (creating if needed) the database file and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self> {
-        let conn = Connection::open(path).map_err(ServiceError::storage)?;
+        let mut conn = Connection::open(path).map_err(ServiceError::storage)?;
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(ServiceError::storage)?;
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;")
             .map_err(ServiceError::storage)?;
-        conn.execute_batch(SCHEMA).map_err(ServiceError::storage)?;
+        super::migrate::migrate_sqlite(&mut conn, crate::util::now())?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
+    }
+
+    /// Tables and columns as the catalogue describes them (for comparing the two stores).
+    pub fn schema(&self) -> Result<super::copy::Schema> {
+        super::copy::sqlite_schema(&self.lock())
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {

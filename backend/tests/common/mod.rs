@@ -1,6 +1,8 @@
-//! Test harness: a real service on 127.0.0.1 (random port) over a real SQLite file in a temp directory,
-//! driven by a real HTTP client. Helpers create organisations and users through the library (as the CLI
-//! does) and log in through the API with real TOTP codes.
+//! Test harness: a real service on 127.0.0.1 (random port) over a real database, driven by a real HTTP
+//! client. The database is a SQLite file in a temp directory, or, when `CRYPTERA_TEST_POSTGRES` names a
+//! PostgreSQL server (`postgres://user@host:port/postgres`, as `backend/scripts/with-postgres.sh`
+//! exports), a fresh database on it for each service. Helpers create organisations and users through
+//! the library (as the CLI does) and log in through the API with real TOTP codes.
 
 #![allow(dead_code, clippy::unwrap_used)]
 
@@ -8,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cryptera_backend::audit::AuditEvent;
+use cryptera_backend::store::Database;
 use cryptera_backend::{api, server, totp, AppState, ServiceConfig};
 use cryptera_proto::auth::{CreateUserRequest, LoginRequest, LoginResponse, Role, TotpEnrolment};
 use cryptera_proto::error::{ErrorBody, ErrorCode};
@@ -18,11 +21,96 @@ use serde::Serialize;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// The variable naming the PostgreSQL server tests may create databases on.
+pub const POSTGRES_VARIABLE: &str = "CRYPTERA_TEST_POSTGRES";
+
+/// The PostgreSQL server URL, when the tests run on PostgreSQL.
+pub fn postgres_server() -> Option<String> {
+    std::env::var(POSTGRES_VARIABLE)
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+/// A new, empty database for one test: PostgreSQL when configured, else the data directory's SQLite.
+pub fn test_database() -> Database {
+    match postgres_server() {
+        Some(server) => Database::Postgres(fresh_postgres_database(&server)),
+        None => Database::DataDir,
+    }
+}
+
+/// Creates a uniquely named database on `server` and returns its URL.
+pub fn fresh_postgres_database(server: &str) -> String {
+    // Hex after a lowercase prefix: a valid identifier without quoting.
+    let name = format!("cryptera_test_{}", cryptera_backend::util::new_id("db").unwrap());
+    let statement = format!("CREATE DATABASE {name}");
+    run_postgres(server, &statement).unwrap();
+    let (base, query) = match server.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (server, String::new()),
+    };
+    let authority_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[authority_end..].find('/') {
+        Some(slash) => &base[..authority_end + slash],
+        None => base,
+    };
+    format!("{base}/{name}{query}")
+}
+
+/// Runs SQL statements (no parameters) on a PostgreSQL database, as any client could.
+pub fn run_postgres(url: &str, sql: &str) -> Result<(), String> {
+    let (url, sql) = (url.to_owned(), sql.to_owned());
+    // Own thread and runtime: callers may be inside the test's runtime, where blocking on it is not allowed.
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&url)
+                .await
+                .map_err(|err| err.to_string())?;
+            let result = sqlx::raw_sql(&sql)
+                .execute(&mut conn)
+                .await
+                .map(drop)
+                .map_err(|err| err.to_string());
+            let _ = conn.close().await;
+            result
+        })
+    })
+    .join()
+    .unwrap()
+}
+
+/// Runs SQL on the service's database as a client with direct access (the append-only triggers apply).
+pub fn run_sql(dir: &std::path::Path, database: &Database, sql: &str) -> Result<(), String> {
+    match database {
+        Database::DataDir => rusqlite::Connection::open(dir.join(server::DATABASE_FILE))
+            .and_then(|conn| conn.execute_batch(sql))
+            .map_err(|err| err.to_string()),
+        Database::Postgres(url) => run_postgres(url, sql),
+    }
+}
+
+/// The `cryptera-backend` binary on `data_dir` and `database` (`--data-dir` and the URL variable set).
+pub fn backend(data_dir: &std::path::Path, database: &Database) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_cryptera-backend"));
+    command.arg("--data-dir").arg(data_dir);
+    match database {
+        Database::DataDir => command.env_remove("CRYPTERA_DATABASE_URL"),
+        Database::Postgres(url) => command.env("CRYPTERA_DATABASE_URL", url),
+    };
+    command
+}
+
 pub struct TestService {
     pub base: String,
     pub state: AppState,
     pub client: reqwest::Client,
     pub dir: Arc<tempfile::TempDir>,
+    pub database: Database,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -49,23 +137,50 @@ impl TestService {
 
     pub async fn start_with(config: ServiceConfig) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        server::init(dir.path()).unwrap();
-        Self::serve_dir(Arc::new(dir), config).await
+        let database = test_database();
+        server::init(dir.path(), &database).unwrap();
+        Self::serve_dir(Arc::new(dir), database, config).await
     }
 
-    /// Serves an existing data directory (e.g. a restored backup).
-    pub async fn start_from(dir: tempfile::TempDir) -> Self {
-        Self::serve_dir(Arc::new(dir), test_config()).await
+    /// Serves an existing data directory (e.g. a restored backup) and its database.
+    pub async fn start_from(dir: tempfile::TempDir, database: Database) -> Self {
+        Self::serve_dir(Arc::new(dir), database, test_config()).await
     }
 
     /// A second, independent service (own connection, own caches) on the same database, as a second
     /// process behind a load balancer would be.
     pub async fn second_on_same_database(&self) -> Self {
-        Self::serve_dir(Arc::clone(&self.dir), test_config()).await
+        Self::serve_dir(Arc::clone(&self.dir), self.database.clone(), test_config()).await
     }
 
-    async fn serve_dir(dir: Arc<tempfile::TempDir>, config: ServiceConfig) -> Self {
-        let state = AppState::open(dir.path(), config).unwrap();
+    /// A handle on a service running elsewhere (e.g. a `cryptera-backend serve` process) at `base`,
+    /// with `state` opened by this process on the same data directory and database for setup.
+    pub fn attach(base: String, state: AppState, dir: Arc<tempfile::TempDir>, database: Database) -> Self {
+        Self {
+            base,
+            state,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+            dir,
+            database,
+            shutdown: None,
+        }
+    }
+
+    /// The binary on this service's data directory and database.
+    pub fn command(&self) -> std::process::Command {
+        backend(self.dir.path(), &self.database)
+    }
+
+    /// Runs SQL on this service's database (see [`run_sql`]).
+    pub fn sql(&self, sql: &str) -> Result<(), String> {
+        run_sql(self.dir.path(), &self.database, sql)
+    }
+
+    async fn serve_dir(dir: Arc<tempfile::TempDir>, database: Database, config: ServiceConfig) -> Self {
+        let state = AppState::open(dir.path(), &database, config).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -85,6 +200,7 @@ impl TestService {
                 .build()
                 .unwrap(),
             dir,
+            database,
             shutdown: Some(tx),
         }
     }

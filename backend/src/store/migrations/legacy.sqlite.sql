@@ -1,4 +1,6 @@
--- Cryptera service schema, version 1. Every statement is idempotent so opening an existing database is safe.
+-- The SQLite schema before versioned migrations (databases marked `PRAGMA user_version = 1`). Run, all
+-- idempotent, on such a database before it is recorded as being at migration 1, so a file written by any
+-- earlier build gains the tables that build may have lacked. Never run on new databases.
 CREATE TABLE IF NOT EXISTS organisations (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -112,4 +114,3 @@ CREATE TABLE IF NOT EXISTS rate_buckets (
     tokens REAL NOT NULL,
     updated_ms INTEGER NOT NULL
 );
-PRAGMA user_version = 1;

@@ -1,0 +1,435 @@
+//! The synchronous bridge to PostgreSQL: a small runtime of its own drives an `sqlx` pool, and the
+//! [`Store`](super::Store) methods (called on tokio's blocking pool, from the CLI or from tests) hand it
+//! one statement at a time and wait for the answer on a plain channel.
+//!
+//! Statements travel with owned parameters ([`Value`]) and `'static` SQL, so the closures the trait
+//! takes (`update`, `finish`: neither `Send` nor `'static`) keep running on the caller's thread between
+//! statements while the transaction stays open. [`Pg::write`] runs a transaction body, commits, and
+//! retries the whole body (never a part of it) after a deadlock, a serialization failure or a lost
+//! uniqueness race, a bounded number of times: a failed attempt was rolled back, so nothing is applied
+//! twice.
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::query::Query;
+use sqlx::{Postgres, Transaction};
+
+use crate::error::{Result, ServiceError};
+
+/// Attempts of one write transaction before giving up.
+const MAX_ATTEMPTS: u32 = 8;
+/// Connections per service process (two processes and the CLI fit PostgreSQL's default of 100 easily).
+const MAX_CONNECTIONS: u32 = 16;
+/// How long a statement waits for a free connection before the request fails.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Advisory lock classes (the first key of `pg_advisory_xact_lock(int, int)`).
+pub(super) const LOCK_AUDIT_HEAD: i32 = 0x4372_0001;
+pub(super) const LOCK_IDEMPOTENCY: i32 = 0x4372_0002;
+pub(super) const LOCK_MIGRATIONS: i32 = 0x4372_0003;
+
+/// An owned statement parameter. Deliberately not `Debug`: values include sealed keys and hashes.
+pub(super) enum Value {
+    Int(Option<i64>),
+    Float(f64),
+    Text(Option<String>),
+    Bytes(Option<Vec<u8>>),
+    Texts(Vec<String>),
+    Floats(Vec<f64>),
+}
+
+macro_rules! value_from {
+    ($($ty:ty => |$v:ident| $make:expr;)*) => {
+        $(impl From<$ty> for Value {
+            fn from($v: $ty) -> Self {
+                $make
+            }
+        })*
+    };
+}
+
+value_from! {
+    i64 => |v| Value::Int(Some(v));
+    Option<i64> => |v| Value::Int(v);
+    &Option<i64> => |v| Value::Int(*v);
+    u32 => |v| Value::Int(Some(i64::from(v)));
+    bool => |v| Value::Int(Some(i64::from(v)));
+    f64 => |v| Value::Float(v);
+    &str => |v| Value::Text(Some(v.to_owned()));
+    String => |v| Value::Text(Some(v));
+    &String => |v| Value::Text(Some(v.clone()));
+    Option<String> => |v| Value::Text(v);
+    &Option<String> => |v| Value::Text(v.clone());
+    &[u8] => |v| Value::Bytes(Some(v.to_vec()));
+    &Vec<u8> => |v| Value::Bytes(Some(v.clone()));
+    Vec<u8> => |v| Value::Bytes(Some(v));
+    &Option<Vec<u8>> => |v| Value::Bytes(v.clone());
+    Vec<String> => |v| Value::Texts(v);
+    Vec<f64> => |v| Value::Floats(v);
+}
+
+/// `args![a, b, ...]`: the parameters `$1, $2, ...` of a statement.
+macro_rules! args {
+    ($($value:expr),* $(,)?) => {
+        vec![$($crate::store::postgres_conn::Value::from($value)),*]
+    };
+}
+pub(super) use args;
+
+fn bind(query: Query<'_, Postgres, PgArguments>, value: Value) -> Query<'_, Postgres, PgArguments> {
+    match value {
+        Value::Int(v) => query.bind(v),
+        Value::Float(v) => query.bind(v),
+        Value::Text(v) => query.bind(v),
+        Value::Bytes(v) => query.bind(v),
+        Value::Texts(v) => query.bind(v),
+        Value::Floats(v) => query.bind(v),
+    }
+}
+
+/// SQL text: usually a literal, built only from catalog names (quoted) where a table is a parameter.
+pub(super) type Sql = Cow<'static, str>;
+
+fn statement(sql: &str, args: Vec<Value>) -> Query<'_, Postgres, PgArguments> {
+    args.into_iter().fold(sqlx::query(sql), bind)
+}
+
+/// Why a transaction body stopped: try the whole transaction again, or fail with this error.
+pub(super) enum Failure {
+    Retry(String),
+    Fail(ServiceError),
+}
+
+impl From<ServiceError> for Failure {
+    fn from(err: ServiceError) -> Self {
+        Self::Fail(err)
+    }
+}
+
+/// SQLSTATEs after which the transaction was rolled back and running it again is safe.
+fn retryable(err: &sqlx::Error) -> bool {
+    let code = err.as_database_error().and_then(|db| db.code());
+    matches!(code.as_deref(), Some("40001" | "40P01"))
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(err: sqlx::Error) -> Self {
+        if retryable(&err) {
+            Self::Retry(err.to_string())
+        } else {
+            Self::Fail(ServiceError::storage(err))
+        }
+    }
+}
+
+/// Maps a uniqueness violation to `AlreadyExists(what)`, anything else as usual.
+pub(super) fn unique(what: &'static str) -> impl Fn(sqlx::Error) -> Failure {
+    move |err| match err.as_database_error() {
+        Some(db) if db.is_unique_violation() => Failure::Fail(ServiceError::AlreadyExists(what)),
+        _ => Failure::from(err),
+    }
+}
+
+/// Maps a uniqueness violation to a retry: a concurrent transaction inserted the same row first, and
+/// the next attempt will see it.
+pub(super) fn race(err: sqlx::Error) -> Failure {
+    match err.as_database_error() {
+        Some(db) if db.is_unique_violation() => Failure::Retry(err.to_string()),
+        _ => Failure::from(err),
+    }
+}
+
+/// Where the pool is, for messages: host, port and database, never the user or password.
+pub(super) fn describe(options: &PgConnectOptions) -> String {
+    format!(
+        "postgres://{}:{}/{}",
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or("")
+    )
+}
+
+pub(super) struct Pg {
+    runtime: Option<tokio::runtime::Runtime>,
+    handle: tokio::runtime::Handle,
+    pool: PgPool,
+    pub(super) location: String,
+}
+
+impl Pg {
+    /// Parses `url` and connects (one connection is made at once, so a wrong URL fails here).
+    pub(super) fn connect(url: &str) -> Result<Self> {
+        let options: PgConnectOptions = url.parse().map_err(|_| {
+            ServiceError::InvalidRequest(
+                "the database URL is not a valid postgres://user:password@host:port/database URL"
+                    .into(),
+            )
+        })?;
+        let options = options
+            .application_name("cryptera-backend")
+            // A process that dies mid-transaction must not hold row locks until TCP notices.
+            .options([
+                ("idle_in_transaction_session_timeout", "60s"),
+                // Notices such as "already exists, skipping" are not worth a log line each.
+                ("client_min_messages", "warning"),
+            ]);
+        let location = describe(&options);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("cryptera-postgres")
+            .enable_all()
+            .build()
+            .map_err(|err| ServiceError::Io(format!("starting the database runtime: {err}")))?;
+        let handle = runtime.handle().clone();
+        let (tx, rx) = mpsc::sync_channel(1);
+        handle.spawn(async move {
+            let pool = PgPoolOptions::new()
+                .max_connections(MAX_CONNECTIONS)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options)
+                .await;
+            let _ = tx.send(pool);
+        });
+        let pool = rx
+            .recv()
+            .map_err(|_| ServiceError::Storage("the database runtime stopped".into()))?
+            .map_err(|err| ServiceError::Storage(format!("connecting to {location}: {err}")))?;
+        Ok(Self {
+            runtime: Some(runtime),
+            handle,
+            pool,
+            location,
+        })
+    }
+
+    /// Runs `work` on the database runtime and waits for it on this thread (which may be any thread,
+    /// including one inside another runtime: it only blocks on a channel).
+    fn run<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Future<Output = T> + Send + 'static,
+    {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.handle.spawn(async move {
+            let _ = tx.send(work.await);
+        });
+        rx.recv()
+            .map_err(|_| ServiceError::Storage("the database runtime stopped".into()))
+    }
+
+    /// One statement outside any transaction; its rows.
+    pub(super) fn rows(&self, sql: impl Into<Sql>, args: Vec<Value>) -> Result<Vec<PgRow>> {
+        let (pool, sql) = (self.pool.clone(), sql.into());
+        self.run(async move { statement(&sql, args).fetch_all(&pool).await })?
+            .map_err(ServiceError::storage)
+    }
+
+    /// One statement outside any transaction; its first row, if any.
+    pub(super) fn row(&self, sql: impl Into<Sql>, args: Vec<Value>) -> Result<Option<PgRow>> {
+        let (pool, sql) = (self.pool.clone(), sql.into());
+        self.run(async move { statement(&sql, args).fetch_optional(&pool).await })?
+            .map_err(ServiceError::storage)
+    }
+
+    fn begin(&self) -> Result<Tx<'_>> {
+        let pool = self.pool.clone();
+        let inner = self
+            .run(async move { pool.begin().await })?
+            .map_err(ServiceError::storage)?;
+        Ok(Tx {
+            pg: self,
+            inner: Some(inner),
+        })
+    }
+
+    /// Runs `body` in a transaction and commits; see the module comment for retries. `body` returning
+    /// an error rolls back.
+    pub(super) fn write<T>(
+        &self,
+        mut body: impl FnMut(&mut Tx<'_>) -> Result<T, Failure>,
+    ) -> Result<T> {
+        let mut last = String::new();
+        for attempt in 1..=MAX_ATTEMPTS {
+            let mut tx = self.begin()?;
+            match body(&mut tx) {
+                Ok(value) => match tx.commit() {
+                    Ok(()) => return Ok(value),
+                    Err(Failure::Retry(reason)) => last = reason,
+                    Err(Failure::Fail(err)) => return Err(err),
+                },
+                Err(Failure::Retry(reason)) => {
+                    tx.rollback();
+                    last = reason;
+                }
+                Err(Failure::Fail(err)) => {
+                    tx.rollback();
+                    return Err(err);
+                }
+            }
+            tracing::debug!(attempt, reason = %last, "retrying a database transaction");
+            // Spread racing writers apart a little more each time.
+            std::thread::sleep(Duration::from_millis(u64::from(attempt) * 3));
+        }
+        Err(ServiceError::Storage(format!(
+            "transaction still conflicting after {MAX_ATTEMPTS} attempts: {last}"
+        )))
+    }
+
+    /// Runs `body` in one `REPEATABLE READ, READ ONLY` transaction: every statement sees the same
+    /// snapshot, while other processes keep writing.
+    pub(super) fn snapshot<T>(&self, body: impl FnOnce(&mut Tx<'_>) -> Result<T, Failure>) -> Result<T> {
+        let mut tx = self.begin()?;
+        let outcome = tx
+            .execute(
+                "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+                Vec::new(),
+            )
+            .map_err(Failure::from)
+            .and_then(|_| body(&mut tx));
+        tx.rollback();
+        outcome.map_err(|failure| match failure {
+            Failure::Retry(reason) => ServiceError::Storage(reason),
+            Failure::Fail(err) => err,
+        })
+    }
+}
+
+impl Drop for Pg {
+    fn drop(&mut self) {
+        // Close connections politely (bounded), then stop the runtime without waiting on this thread,
+        // which may be inside another runtime where a blocking shutdown is not allowed.
+        let pool = self.pool.clone();
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.handle.spawn(async move {
+            pool.close().await;
+            let _ = tx.send(());
+        });
+        let _ = rx.recv_timeout(Duration::from_secs(5));
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// An open transaction, used synchronously. Dropped without commit, it rolls back.
+pub(super) struct Tx<'a> {
+    pg: &'a Pg,
+    inner: Option<Transaction<'static, Postgres>>,
+}
+
+impl Tx<'_> {
+    /// Runs one step with the transaction and puts it back.
+    fn step<T, F, Fut>(&mut self, work: F) -> Result<T, sqlx::Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(Transaction<'static, Postgres>) -> Fut,
+        Fut: Future<Output = (Transaction<'static, Postgres>, Result<T, sqlx::Error>)> + Send + 'static,
+    {
+        let inner = self
+            .inner
+            .take()
+            .ok_or_else(|| sqlx::Error::Protocol("the transaction was lost".into()))?;
+        let (inner, result) = self
+            .pg
+            .run(work(inner))
+            .map_err(|err| sqlx::Error::Protocol(err.to_string()))?;
+        self.inner = Some(inner);
+        result
+    }
+
+    pub(super) fn rows(
+        &mut self,
+        sql: impl Into<Sql>,
+        args: Vec<Value>,
+    ) -> Result<Vec<PgRow>, sqlx::Error> {
+        let sql = sql.into();
+        self.step(|mut tx| async move {
+            let result = statement(&sql, args).fetch_all(&mut *tx).await;
+            (tx, result)
+        })
+    }
+
+    pub(super) fn row(
+        &mut self,
+        sql: impl Into<Sql>,
+        args: Vec<Value>,
+    ) -> Result<Option<PgRow>, sqlx::Error> {
+        let sql = sql.into();
+        self.step(|mut tx| async move {
+            let result = statement(&sql, args).fetch_optional(&mut *tx).await;
+            (tx, result)
+        })
+    }
+
+    /// Runs one statement; the number of rows it changed.
+    pub(super) fn execute(
+        &mut self,
+        sql: impl Into<Sql>,
+        args: Vec<Value>,
+    ) -> Result<u64, sqlx::Error> {
+        let sql = sql.into();
+        self.step(|mut tx| async move {
+            let result = statement(&sql, args).execute(&mut *tx).await;
+            (tx, result.map(|done| done.rows_affected()))
+        })
+    }
+
+    /// Runs several statements without parameters (schema migrations).
+    pub(super) fn batch(&mut self, sql: impl Into<Sql>) -> Result<(), sqlx::Error> {
+        let sql = sql.into();
+        self.step(|mut tx| async move {
+            // A query without arguments goes by the simple protocol, which takes several statements.
+            let result = sqlx::Executor::execute(&mut *tx, sql.as_ref()).await;
+            (tx, result.map(drop))
+        })
+    }
+
+    /// Takes a transaction-scoped advisory lock `(class, hash of key)`, waiting for its holder.
+    pub(super) fn lock(&mut self, class: i32, key: &str) -> Result<(), sqlx::Error> {
+        self.step(move |mut tx| {
+            let key = key.to_owned();
+            async move {
+                let result = sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+                    .bind(class)
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await;
+                (tx, result.map(drop))
+            }
+        })
+    }
+
+    fn commit(mut self) -> Result<(), Failure> {
+        let Some(inner) = self.inner.take() else {
+            return Err(Failure::Fail(ServiceError::Storage(
+                "the transaction was lost".into(),
+            )));
+        };
+        self.pg
+            .run(async move { inner.commit().await })
+            .map_err(Failure::Fail)?
+            .map_err(Failure::from)
+    }
+
+    fn rollback(mut self) {
+        if let Some(inner) = self.inner.take() {
+            // A failed rollback leaves the connection to sqlx, which closes it; nothing else to do.
+            let _ = self.pg.run(async move { inner.rollback().await });
+        }
+    }
+}
+
+impl Drop for Tx<'_> {
+    fn drop(&mut self) {
+        // Only after a panic in a transaction body: sqlx needs its runtime to give the connection back.
+        if let Some(inner) = self.inner.take() {
+            self.pg.handle.spawn(async move {
+                let _ = inner.rollback().await;
+            });
+        }
+    }
+}
