@@ -8,6 +8,7 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/service-lib.sh"
 cd "$work"
+cli=${CLI:-$root/target/release/cryptera-pkcs11}
 engine=$(find /usr/lib -path '*engines-3/pkcs11.so' 2>/dev/null | head -1)
 printf 'firmware image' >data
 
@@ -145,4 +146,19 @@ check "token_file (mode 0600): signing with an empty PIN" bash -c "chmod 600 tok
   pkcs11-tool --module '$module' --slot 10 --login --sign --id $ec_id -m ECDSA-SHA256 -i data -o file.sig &&
   openssl dgst -sha256 -verify ec.pub -signature file.sig data 2>/dev/null ||
   pkcs11-tool --module '$module' --slot 10 --login --verify --id $ec_id -m ECDSA-SHA256 -i data --signature-file file.sig | grep -q 'Signature is valid'"
+# cryptera-pkcs11 doctor: each check, and a plain-words reason for each failure.
+check "doctor: configuration, reachability, the access token's scopes and the keys" bash -c "
+  '$cli' doctor | tee doctor.out && grep -q 'ok    remote slot 10 .*reachable' doctor.out &&
+  grep -q 'may sign, keygen, read, admin' doctor.out && grep -q 'release-rsa .*rsa2048 .*development .*2 certificate' doctor.out &&
+  grep -q 'all checks passed' doctor.out"
+check "doctor: a refused access token is named, exit status 1" bash -c "
+  remote_config() { :; }; printf 'cryptera_at_tok_0000000000000000_bogus\n' >bad.txt && chmod 600 bad.txt &&
+  sed 's#token.txt#bad.txt#' '$work/module.toml' >bad.toml &&
+  ! CRYPTERA_PKCS11_CONFIG=bad.toml '$cli' doctor >doctor.out; cat doctor.out; grep -q 'FAIL  remote slot 10 .*access token: the service refused the access token' doctor.out"
+check "doctor: an unreachable service is named" bash -c "
+  printf '[[remote]]\nslot = 10\nurl = \"http://127.0.0.1:9\"\n' >dead.toml &&
+  ! CRYPTERA_PKCS11_CONFIG=dead.toml '$cli' doctor >doctor.out; cat doctor.out; grep -q 'FAIL .*reachable: the Cryptera service at http://127.0.0.1:9 cannot be reached' doctor.out"
+check "doctor: a configuration error is named" bash -c "
+  printf '[[remote]]\nslot = 10\nurl = \"http://sign.example.com\"\n' >plain.toml &&
+  ! CRYPTERA_PKCS11_CONFIG=plain.toml '$cli' doctor >doctor.out; cat doctor.out; grep -q 'use https' doctor.out"
 done_checks

@@ -152,8 +152,11 @@ pub unsafe extern "C" fn C_GetMechanismList(
     count: *mut CK_ULONG,
 ) -> CK_RV {
     guard(|| {
-        module::get()?.token(slot)?;
-        let mechanisms = crate::mechanism::list();
+        let token = module::get()?.token(slot)?;
+        let mut mechanisms = crate::mechanism::list();
+        if token.remote.is_some() {
+            mechanisms.retain(|m| !crate::remote::NOT_IN_SERVICE.contains(m));
+        }
         unsafe { ptr::deliver_list(list, count, &mechanisms) }
     })
 }
@@ -166,7 +169,10 @@ pub unsafe extern "C" fn C_GetMechanismInfo(
     info: *mut CK_MECHANISM_INFO,
 ) -> CK_RV {
     guard(|| {
-        module::get()?.token(slot)?;
+        let token = module::get()?.token(slot)?;
+        if token.remote.is_some() && crate::remote::NOT_IN_SERVICE.contains(&kind) {
+            return Err(crate::error::Error::MechanismInvalid);
+        }
         let value = crate::mechanism::info(kind)?;
         unsafe { ptr::put(info, value) }
     })

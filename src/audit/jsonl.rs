@@ -67,7 +67,12 @@ impl JsonlFile {
     /// Appends `records`, numbering and chaining them; all or nothing as far as the file system allows.
     pub fn append(&self, records: Vec<Record>) -> std::io::Result<()> {
         if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir)?;
+            // Usually the store directory: owner-only, as the token files' own code makes it.
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            builder.create(dir)?;
         }
         let mut options = OpenOptions::new();
         options.create(true).append(true).read(true);

@@ -223,6 +223,7 @@ impl SignOp {
         let key = if verify {
             SignKey::Public(keys::public_key(object)?, scheme)
         } else if let Some(remote) = &entry.remote {
+            crate::remote::check_scheme(mechanism.kind, scheme)?;
             SignKey::Remote(remote.clone(), scheme)
         } else {
             SignKey::Private(

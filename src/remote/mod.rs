@@ -263,6 +263,37 @@ pub fn objects(info: &KeyInfo) -> Result<(Object, Vec<Object>)> {
     Ok((private, others))
 }
 
+/// Mechanisms the local engine offers that the service does not sign with: the remote slot leaves
+/// them out of its mechanism list and refuses them at `C_SignInit`.
+pub const NOT_IN_SERVICE: [CK_MECHANISM_TYPE; 6] = [
+    CKM_SHA1_RSA_PKCS,
+    CKM_SHA224_RSA_PKCS,
+    CKM_SHA224_RSA_PKCS_PSS,
+    CKM_ECDSA_SHA1,
+    CKM_ECDSA_SHA224,
+    CKM_ECDSA_SHA512,
+];
+
+/// Checks at `C_SignInit` that the service can make this signature: SHA-256/384/512 only, and PSS
+/// with the hash's own MGF1 and a salt of the hash's length.
+pub fn check_scheme(kind: CK_MECHANISM_TYPE, scheme: SignScheme) -> Result<()> {
+    let sha2 = |hash: HashAlg| matches!(hash, HashAlg::Sha256 | HashAlg::Sha384 | HashAlg::Sha512);
+    if NOT_IN_SERVICE.contains(&kind) {
+        return Err(Error::MechanismInvalid);
+    }
+    match scheme {
+        SignScheme::RsaPkcs1(hash) if !sha2(hash) => Err(Error::MechanismInvalid),
+        SignScheme::RsaPss {
+            hash,
+            mgf,
+            salt_len,
+        } if !sha2(hash) || mgf != hash || salt_len != hash.output_len() => {
+            Err(Error::MechanismParamInvalid)
+        }
+        _ => Ok(()),
+    }
+}
+
 impl RemoteKey {
     /// Signs what the mechanism layer prepared (a digest, a DigestInfo, or the Ed25519 message);
     /// returns the signature and the service's request id.

@@ -2,13 +2,17 @@
 //!
 //! ```text
 //! cryptera-pkcs11 audit verify FILE    check an audit file's chain; print what was signed
+//! cryptera-pkcs11 doctor               check the configuration, the local tokens and each remote
+//!                                      token: reachability, TLS, access token, scopes, keys
 //! ```
+
+mod doctor;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: cryptera-pkcs11 audit verify FILE");
+    eprintln!("usage: cryptera-pkcs11 audit verify FILE\n       cryptera-pkcs11 doctor");
     ExitCode::from(2)
 }
 
@@ -21,6 +25,7 @@ fn main() -> ExitCode {
         .as_slice()
     {
         ["audit", "verify", file] => audit_verify(PathBuf::from(file)),
+        ["doctor"] => doctor::run(),
         _ => usage(),
     }
 }
