@@ -44,7 +44,12 @@ struct Cli {
     /// PostgreSQL database shared by every service process (`postgres://user:password@host:port/db`,
     /// `?sslmode=verify-full` etc. allowed). Without it the database is the data directory's SQLite file.
     /// The same URL is needed by `init`, `serve` and every other command.
-    #[arg(long, global = true, env = "CRYPTERA_DATABASE_URL", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "CRYPTERA_DATABASE_URL",
+        hide_env_values = true
+    )]
     database_url: Option<String>,
     /// Log one JSON object per line (for log collectors) instead of text.
     #[arg(long, global = true, env = "CRYPTERA_LOG_JSON")]

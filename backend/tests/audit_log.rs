@@ -219,7 +219,10 @@ async fn checkpoints_sign_the_chain_head() {
 async fn the_database_refuses_audit_edits() {
     let service = TestService::start().await;
     busy_org(&service).await;
-    for sql in ["UPDATE audit_records SET outcome = 'x'", "DELETE FROM audit_records"] {
+    for sql in [
+        "UPDATE audit_records SET outcome = 'x'",
+        "DELETE FROM audit_records",
+    ] {
         let refused = service.sql(sql).unwrap_err();
         assert!(refused.contains("append-only"), "{refused}");
     }

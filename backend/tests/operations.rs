@@ -151,10 +151,11 @@ fn a_wrong_master_key_is_refused_at_start() {
         first.path().join("master.key"),
     )
     .unwrap();
-    let error = cryptera_backend::AppState::open(first.path(), &databases[0], common::test_config())
-        .err()
-        .unwrap()
-        .to_string();
+    let error =
+        cryptera_backend::AppState::open(first.path(), &databases[0], common::test_config())
+            .err()
+            .unwrap()
+            .to_string();
     assert!(error.contains("wrong master key"), "{error}");
     let output = common::backend(first.path(), &databases[0])
         .args(["serve", "--listen", "127.0.0.1:0"])
@@ -268,7 +269,8 @@ fn serve_flags_set_retention_and_rate_limits() {
     let database = common::test_database();
     cryptera_backend::server::init(dir.path(), &database).unwrap();
     let token = {
-        let state = cryptera_backend::AppState::open(dir.path(), &database, common::test_config()).unwrap();
+        let state =
+            cryptera_backend::AppState::open(dir.path(), &database, common::test_config()).unwrap();
         let org = cryptera_backend::api::create_organisation(&state, "acme", None).unwrap();
         let request = cryptera_proto::auth::CreateTokenRequest {
             name: "ops".into(),
@@ -343,7 +345,10 @@ fn serve_flags_set_retention_and_rate_limits() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_restores_into_an_empty_postgres_database() {
     let Some(server) = common::postgres_server() else {
-        eprintln!("skipped: set {} to run on PostgreSQL", common::POSTGRES_VARIABLE);
+        eprintln!(
+            "skipped: set {} to run on PostgreSQL",
+            common::POSTGRES_VARIABLE
+        );
         return;
     };
     let service = TestService::start().await;
@@ -373,12 +378,18 @@ async fn a_backup_restores_into_an_empty_postgres_database() {
         .arg(&backup)
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 
     let target = tempfile::tempdir().unwrap();
-    for file in ["master.key"] {
-        std::fs::copy(service.dir.path().join(file), target.path().join(file)).unwrap();
-    }
+    std::fs::copy(
+        service.dir.path().join("master.key"),
+        target.path().join("master.key"),
+    )
+    .unwrap();
     let database = Database::Postgres(common::fresh_postgres_database(&server));
     let restore = || {
         common::backend(target.path(), &database)
@@ -388,15 +399,30 @@ async fn a_backup_restores_into_an_empty_postgres_database() {
             .unwrap()
     };
     let output = restore();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(String::from_utf8_lossy(&output.stdout).contains("keys: 1 rows"));
     let again = restore();
-    assert!(!again.status.success(), "restore never writes into a used database");
+    assert!(
+        !again.status.success(),
+        "restore never writes into a used database"
+    );
     assert!(String::from_utf8_lossy(&again.stderr).contains("empty database"));
 
     let restored = TestService::start_from(target, database).await;
     let keys: KeyList = json(restored.get(&keygen, "/v1/keys").await).await;
     assert_eq!(keys.keys, vec![key]);
-    let verify = restored.command().args(["audit", "verify"]).output().unwrap();
-    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    let verify = restored
+        .command()
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
 }

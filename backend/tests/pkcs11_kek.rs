@@ -104,7 +104,7 @@ async fn keys_sealed_inside_a_pkcs11_token() {
             common::test_config(),
             Some("wrong-pin-0000")
         )
-            .is_err(),
+        .is_err(),
         "a wrong PIN opens nothing"
     );
 

@@ -28,7 +28,10 @@ fn a_legacy_sqlite_file_is_migrated_without_loss() {
     let fresh = SqliteStore::open(&dir.path().join("fresh.db")).unwrap();
     assert_eq!(migrated.schema().unwrap(), fresh.schema().unwrap());
     assert_eq!(migrated.org_by_name("acme").unwrap().unwrap().id, "org_1");
-    assert_eq!(migrated.audit_head("org_1").unwrap(), Some((1, "h".to_owned())));
+    assert_eq!(
+        migrated.audit_head("org_1").unwrap(),
+        Some((1, "h".to_owned()))
+    );
     drop(migrated);
     // Opening again is a no-op.
     let again = SqliteStore::open(&legacy).unwrap();
@@ -38,7 +41,10 @@ fn a_legacy_sqlite_file_is_migrated_without_loss() {
 #[test]
 fn postgres_and_sqlite_have_the_same_tables_and_columns() {
     let Some(server) = common::postgres_server() else {
-        eprintln!("skipped: set {} to compare with PostgreSQL", common::POSTGRES_VARIABLE);
+        eprintln!(
+            "skipped: set {} to compare with PostgreSQL",
+            common::POSTGRES_VARIABLE
+        );
         return;
     };
     let dir = tempfile::tempdir().unwrap();

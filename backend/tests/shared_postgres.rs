@@ -38,7 +38,10 @@ impl Drop for Process {
 /// A data directory initialised on a fresh PostgreSQL database, or `None` without a server.
 fn setup() -> Option<(Arc<tempfile::TempDir>, Database)> {
     let Some(server) = common::postgres_server() else {
-        eprintln!("skipped: set {} to run on PostgreSQL", common::POSTGRES_VARIABLE);
+        eprintln!(
+            "skipped: set {} to run on PostgreSQL",
+            common::POSTGRES_VARIABLE
+        );
         return None;
     };
     let database = Database::Postgres(common::fresh_postgres_database(&server));
@@ -48,9 +51,19 @@ fn setup() -> Option<(Arc<tempfile::TempDir>, Database)> {
 }
 
 /// Starts `serve` on a random loopback port and returns it with a test handle on it.
-fn serve(dir: &Arc<tempfile::TempDir>, database: &Database, flags: &[&str]) -> (Process, TestService) {
+fn serve(
+    dir: &Arc<tempfile::TempDir>,
+    database: &Database,
+    flags: &[&str],
+) -> (Process, TestService) {
     let mut child = common::backend(dir.path(), database)
-        .args(["serve", "--listen", "127.0.0.1:0", "--login-failure-delay-ms", "10"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--login-failure-delay-ms",
+            "10",
+        ])
         .args(flags)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -80,7 +93,12 @@ fn sign_body(digest: &[u8], idempotency_key: &str) -> serde_json::Value {
     json!({"mechanism": "ecdsa_sha256", "digest": Base64Bytes(digest.to_vec()), "idempotency_key": idempotency_key})
 }
 
-async fn post_status(service: &TestService, token: &str, path: &str, body: serde_json::Value) -> (StatusCode, String) {
+async fn post_status(
+    service: &TestService,
+    token: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> (StatusCode, String) {
     let response = service
         .client
         .post(service.url(path))
@@ -94,12 +112,20 @@ async fn post_status(service: &TestService, token: &str, path: &str, body: serde
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_share_idempotency_approvals_and_the_audit_chain() {
-    let Some((dir, database)) = setup() else { return };
+    let Some((dir, database)) = setup() else {
+        return;
+    };
     let (_first_process, first) = serve(&dir, &database, &[]);
     let (_second_process, second) = serve(&dir, &database, &[]);
     let services = [Arc::new(first), Arc::new(second)];
     let org = services[0].org("acme");
-    let keygen = token(&services[0], &org, Environment::Development, &[Operation::Keygen], all_keys());
+    let keygen = token(
+        &services[0],
+        &org,
+        Environment::Development,
+        &[Operation::Keygen],
+        all_keys(),
+    );
     let signer = token(
         &services[0],
         &org,
@@ -109,7 +135,11 @@ async fn two_processes_share_idempotency_approvals_and_the_audit_chain() {
     );
     let key: KeyInfo = json(
         services[1]
-            .post(&keygen, "/v1/keys", &json!({"label": "shared", "algorithm": "ecdsa_p256"}))
+            .post(
+                &keygen,
+                "/v1/keys",
+                &json!({"label": "shared", "algorithm": "ecdsa_p256"}),
+            )
             .await,
     )
     .await;
@@ -124,20 +154,29 @@ async fn two_processes_share_idempotency_approvals_and_the_audit_chain() {
         tasks.push(tokio::spawn(async move {
             let (status, text) = post_status(&service, &signer, &path, body).await;
             assert_eq!(status, StatusCode::OK, "{text}");
-            serde_json::from_str::<SignResponse>(&text).unwrap().signature
+            serde_json::from_str::<SignResponse>(&text)
+                .unwrap()
+                .signature
         }));
     }
     let mut signatures = HashSet::new();
     for task in tasks {
         signatures.insert(task.await.unwrap());
     }
-    assert_eq!(signatures.len(), 1, "ECDSA is randomised: one distinct signature means one signing");
+    assert_eq!(
+        signatures.len(),
+        1,
+        "ECDSA is randomised: one distinct signature means one signing"
+    );
 
     // Distinct requests racing through both processes all succeed and the chain never forks.
     let mut tasks = Vec::new();
     for n in 0..32 {
         let (service, signer, path) = (Arc::clone(&services[n % 2]), signer.clone(), path.clone());
-        let body = sign_body(&sha256(format!("artifact {n}").as_bytes()), &format!("k{n}"));
+        let body = sign_body(
+            &sha256(format!("artifact {n}").as_bytes()),
+            &format!("k{n}"),
+        );
         tasks.push(tokio::spawn(async move {
             post_status(&service, &signer, &path, body).await
         }));
@@ -162,11 +201,19 @@ async fn two_processes_share_idempotency_approvals_and_the_audit_chain() {
     let mut sessions = Vec::new();
     for (n, name) in ["ann", "bob", "cid"].into_iter().enumerate() {
         let mut user = services[0].user(&org, name, &[Role::Approver]);
-        sessions.push(services[n % 2].mfa_session(&mut user, Environment::Development).await);
+        sessions.push(
+            services[n % 2]
+                .mfa_session(&mut user, Environment::Development)
+                .await,
+        );
     }
     let pending: SigningRequestInfo = json(
         services[0]
-            .post(&signer, &format!("/v1/keys/{}/sign", guarded.id), &sign_body(&sha256(b"x"), "r"))
+            .post(
+                &signer,
+                &format!("/v1/keys/{}/sign", guarded.id),
+                &sign_body(&sha256(b"x"), "r"),
+            )
             .await,
     )
     .await;
@@ -183,7 +230,10 @@ async fn two_processes_share_idempotency_approvals_and_the_audit_chain() {
         statuses.push(task.await.unwrap());
     }
     statuses.sort();
-    assert_eq!(statuses, [StatusCode::OK, StatusCode::OK, StatusCode::CONFLICT]);
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::OK, StatusCode::CONFLICT]
+    );
     let done: SigningRequestInfo = json(
         services[1]
             .get(&signer, &format!("/v1/signing-requests/{}", pending.id))
@@ -195,26 +245,46 @@ async fn two_processes_share_idempotency_approvals_and_the_audit_chain() {
     assert!(done.signature.is_some());
 
     // Every write of both processes is in one unforked chain, and `audit verify` agrees.
-    let records = services[0].state.store().audit_records(&org, 0, 10_000).unwrap();
+    let records = services[0]
+        .state
+        .store()
+        .audit_records(&org, 0, 10_000)
+        .unwrap();
     verify_chain(&org, &records).unwrap();
     let signed = records
         .iter()
         .filter(|r| r.action == "key.sign" && r.outcome == "ok")
         .count();
-    assert_eq!(signed, 1 + 32 + 1, "idempotent batch, distinct batch, the pending request");
-    let verify = services[0].command().args(["audit", "verify"]).output().unwrap();
+    assert_eq!(
+        signed,
+        1 + 32 + 1,
+        "idempotent batch, distinct batch, the pending request"
+    );
+    let verify = services[0]
+        .command()
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
     let out = String::from_utf8_lossy(&verify.stdout);
     assert!(verify.status.success() && out.contains(": ok,"), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_limit_holds_across_both_processes() {
-    let Some((dir, database)) = setup() else { return };
+    let Some((dir, database)) = setup() else {
+        return;
+    };
     let limit = ["--credential-requests-per-minute", "6"];
     let (_first_process, first) = serve(&dir, &database, &limit);
     let (_second_process, second) = serve(&dir, &database, &limit);
     let org = first.org("acme");
-    let reader = token(&first, &org, Environment::Development, &[Operation::Read], all_keys());
+    let reader = token(
+        &first,
+        &org,
+        Environment::Development,
+        &[Operation::Read],
+        all_keys(),
+    );
     // Six requests (three through each process) use up the one bucket both share.
     for n in 0..6 {
         let service = if n % 2 == 0 { &first } else { &second };

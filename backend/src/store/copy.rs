@@ -25,8 +25,11 @@ pub enum ColumnKind {
     Bytes,
 }
 
-/// Tables and their columns in declaration order.
-pub type Schema = BTreeMap<String, Vec<(String, ColumnKind)>>;
+/// A table's columns in declaration order.
+pub type Columns = Vec<(String, ColumnKind)>;
+
+/// Tables and their columns.
+pub type Schema = BTreeMap<String, Columns>;
 
 /// Every data table, parents before children (foreign keys hold at each step of a restore).
 /// `schema_migrations` is not copied: each side records its own migrations.
@@ -51,7 +54,9 @@ fn kind_of(declared: &str) -> Result<ColumnKind> {
         "double precision" | "real" => Ok(ColumnKind::Real),
         "text" => Ok(ColumnKind::Text),
         "bytea" | "blob" => Ok(ColumnKind::Bytes),
-        other => Err(ServiceError::Storage(format!("unexpected column type {other}"))),
+        other => Err(ServiceError::Storage(format!(
+            "unexpected column type {other}"
+        ))),
     }
 }
 
@@ -85,9 +90,8 @@ pub fn sqlite_schema(conn: &Connection) -> Result<Schema> {
 fn pg_schema_rows(rows: Vec<PgRow>) -> Result<Schema> {
     let mut schema = Schema::new();
     for row in rows {
-        let get = |column: &str| -> Result<String> {
-            row.try_get(column).map_err(ServiceError::storage)
-        };
+        let get =
+            |column: &str| -> Result<String> { row.try_get(column).map_err(ServiceError::storage) };
         schema
             .entry(get("table_name")?)
             .or_default()
@@ -96,7 +100,8 @@ fn pg_schema_rows(rows: Vec<PgRow>) -> Result<Schema> {
     Ok(schema)
 }
 
-const PG_COLUMNS: &str = "SELECT c.table_name::TEXT AS table_name, c.column_name::TEXT AS column_name,
+const PG_COLUMNS: &str =
+    "SELECT c.table_name::TEXT AS table_name, c.column_name::TEXT AS column_name,
         c.data_type::TEXT AS data_type
     FROM information_schema.columns c
     JOIN information_schema.tables t
@@ -109,7 +114,7 @@ pub(super) fn pg_schema(pg: &Pg) -> Result<Schema> {
 }
 
 /// The columns of every table in [`TABLES`]; fails if the database has a table the copy would miss.
-fn copy_plan(schema: &Schema) -> Result<Vec<(&'static str, Vec<(String, ColumnKind)>)>> {
+fn copy_plan(schema: &Schema) -> Result<Vec<(&'static str, Columns)>> {
     if let Some(extra) = schema
         .keys()
         .find(|t| *t != "schema_migrations" && !TABLES.contains(&t.as_str()))
@@ -121,9 +126,10 @@ fn copy_plan(schema: &Schema) -> Result<Vec<(&'static str, Vec<(String, ColumnKi
     TABLES
         .iter()
         .map(|table| {
-            let columns = schema.get(*table).cloned().ok_or_else(|| {
-                ServiceError::Storage(format!("table {table} is missing"))
-            })?;
+            let columns = schema
+                .get(*table)
+                .cloned()
+                .ok_or_else(|| ServiceError::Storage(format!("table {table} is missing")))?;
             Ok((*table, columns))
         })
         .collect()
@@ -136,7 +142,10 @@ fn sqlite_versions(conn: &Connection) -> Result<Vec<i64>> {
 }
 
 fn pg_versions(tx: &mut Tx<'_>) -> Result<Vec<i64>, Failure> {
-    let rows = tx.rows("SELECT version FROM schema_migrations ORDER BY version", Vec::new())?;
+    let rows = tx.rows(
+        "SELECT version FROM schema_migrations ORDER BY version",
+        Vec::new(),
+    )?;
     Ok(rows
         .iter()
         .map(|row| row.try_get::<i64, _>("version"))
@@ -145,10 +154,18 @@ fn pg_versions(tx: &mut Tx<'_>) -> Result<Vec<i64>, Failure> {
 
 fn pg_to_sqlite(row: &PgRow, column: &str, kind: ColumnKind) -> Result<SqliteValue, sqlx::Error> {
     Ok(match kind {
-        ColumnKind::Integer => row.try_get::<Option<i64>, _>(column)?.map(SqliteValue::Integer),
-        ColumnKind::Real => row.try_get::<Option<f64>, _>(column)?.map(SqliteValue::Real),
-        ColumnKind::Text => row.try_get::<Option<String>, _>(column)?.map(SqliteValue::Text),
-        ColumnKind::Bytes => row.try_get::<Option<Vec<u8>>, _>(column)?.map(SqliteValue::Blob),
+        ColumnKind::Integer => row
+            .try_get::<Option<i64>, _>(column)?
+            .map(SqliteValue::Integer),
+        ColumnKind::Real => row
+            .try_get::<Option<f64>, _>(column)?
+            .map(SqliteValue::Real),
+        ColumnKind::Text => row
+            .try_get::<Option<String>, _>(column)?
+            .map(SqliteValue::Text),
+        ColumnKind::Bytes => row
+            .try_get::<Option<Vec<u8>>, _>(column)?
+            .map(SqliteValue::Blob),
     }
     .unwrap_or(SqliteValue::Null))
 }
@@ -189,7 +206,10 @@ fn partial_path(path: &Path) -> PathBuf {
 /// The file appears only when complete; `path` is never overwritten.
 pub(super) fn snapshot_to_sqlite(pg: &Pg, path: &Path) -> Result<()> {
     if path.exists() {
-        return Err(ServiceError::Io(format!("{} already exists", path.display())));
+        return Err(ServiceError::Io(format!(
+            "{} already exists",
+            path.display()
+        )));
     }
     let partial = partial_path(path);
     create_private(&partial)?;

@@ -1,5 +1,5 @@
 //! Versioned schema migrations: one ordered list that both databases run, recorded the same way in a
-//! `schema_migrations` table (version, name, time applied).
+//! `schema_migrations` table (version, name, time applied), and the runner for each database.
 //!
 //! Each migration is portable SQL (`migrations/NNNN_name.sql`, with `{blob}` standing for the dialect's
 //! byte-string type) plus, only where syntax must differ, a per-dialect part (`.sqlite.sql`,
@@ -13,6 +13,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
+use super::postgres_conn::{args, Pg, LOCK_MIGRATIONS};
 use crate::error::{Result, ServiceError};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -135,6 +136,33 @@ pub fn migrate_sqlite(conn: &mut Connection, now: i64) -> Result<()> {
     tx.commit().map_err(ServiceError::storage)
 }
 
+/// Brings a PostgreSQL database up to [`latest_version`] in one transaction, under an advisory lock so
+/// processes starting together migrate once.
+pub(super) fn migrate_postgres(pg: &Pg, now: i64) -> Result<()> {
+    pg.write(|tx| {
+        tx.lock(LOCK_MIGRATIONS, "schema")?;
+        tx.batch(CREATE_SCHEMA_MIGRATIONS)?;
+        let applied = tx
+            .rows(
+                "SELECT version FROM schema_migrations ORDER BY version",
+                Vec::new(),
+            )?
+            .iter()
+            .map(|row| sqlx::Row::try_get::<i64, _>(row, "version"))
+            .collect::<Result<Vec<_>, _>>()?;
+        for migration in pending(&applied)? {
+            tx.batch(migration.sql(Dialect::Postgres)).map_err(|err| {
+                ServiceError::Storage(format!("migration {}: {err}", migration.version))
+            })?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                args![migration.version, migration.name, now],
+            )?;
+        }
+        Ok(())
+    })
+}
+
 fn table_exists(conn: &Connection, name: &str) -> Result<bool> {
     conn.query_row(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
@@ -197,7 +225,11 @@ mod tests {
         migrate_sqlite(&mut conn, 10).unwrap();
         migrate_sqlite(&mut conn, 11).unwrap();
         let name: String = conn
-            .query_row("SELECT name FROM organisations WHERE id = 'org_1'", [], |row| row.get(0))
+            .query_row(
+                "SELECT name FROM organisations WHERE id = 'org_1'",
+                [],
+                |row| row.get(0),
+            )
             .unwrap();
         assert_eq!(name, "acme");
         let versions: Vec<i64> = conn

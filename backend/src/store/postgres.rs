@@ -11,8 +11,8 @@ use cryptera_proto::audit::{AuditCheckpoint, AuditRecord};
 use cryptera_proto::sign::SigningRequestStatus;
 use cryptera_proto::{Base64Bytes, Environment};
 
-use super::migrate::{self, Dialect, CREATE_SCHEMA_MIGRATIONS};
-use super::postgres_conn::{args, race, unique, Failure, Pg, Tx, LOCK_IDEMPOTENCY, LOCK_MIGRATIONS};
+use super::migrate;
+use super::postgres_conn::{args, race, unique, Failure, Pg, Tx, LOCK_IDEMPOTENCY};
 use super::postgres_rows::{self as rows, all};
 use super::postgres_tx::{
     append, erase_user, insert_request, open_window, purge_due_keys, take_tokens, update_request,
@@ -37,7 +37,7 @@ impl PgStore {
         let store = Self {
             pg: Pg::connect(url)?,
         };
-        store.migrate()?;
+        migrate::migrate_postgres(&store.pg, crate::util::now())?;
         tracing::info!(database = %store.pg.location, "using PostgreSQL");
         Ok(store)
     }
@@ -55,34 +55,6 @@ impl PgStore {
     /// Tables and columns as the catalogue describes them (for comparing the two stores).
     pub fn schema(&self) -> Result<super::copy::Schema> {
         super::copy::pg_schema(&self.pg)
-    }
-
-    /// Applies pending migrations in one transaction, under an advisory lock so processes starting
-    /// together migrate once.
-    fn migrate(&self) -> Result<()> {
-        let now = crate::util::now();
-        self.pg.write(|tx| {
-            tx.lock(LOCK_MIGRATIONS, "schema")?;
-            tx.batch(CREATE_SCHEMA_MIGRATIONS)?;
-            let applied = tx
-                .rows(
-                    "SELECT version FROM schema_migrations ORDER BY version",
-                    Vec::new(),
-                )?
-                .iter()
-                .map(|row| sqlx::Row::try_get::<i64, _>(row, "version"))
-                .collect::<Result<Vec<_>, _>>()?;
-            for migration in migrate::pending(&applied)? {
-                tx.batch(migration.sql(Dialect::Postgres)).map_err(|err| {
-                    ServiceError::Storage(format!("migration {}: {err}", migration.version))
-                })?;
-                tx.execute(
-                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-                    args![migration.version, migration.name, now],
-                )?;
-            }
-            Ok(())
-        })
     }
 
     fn write<T>(&self, body: impl FnMut(&mut Tx<'_>) -> Result<T, Failure>) -> Result<T> {
@@ -129,16 +101,27 @@ impl Store for PgStore {
     }
 
     fn org_by_name(&self, name: &str) -> Result<Option<OrgRecord>> {
-        self.one("SELECT * FROM organisations WHERE name = $1", args![name], rows::org)
+        self.one(
+            "SELECT * FROM organisations WHERE name = $1",
+            args![name],
+            rows::org,
+        )
     }
 
     fn org_by_id(&self, id: &str) -> Result<Option<OrgRecord>> {
-        self.one("SELECT * FROM organisations WHERE id = $1", args![id], rows::org)
+        self.one(
+            "SELECT * FROM organisations WHERE id = $1",
+            args![id],
+            rows::org,
+        )
     }
 
     fn organisation_ids(&self) -> Result<Vec<String>> {
         self.pg
-            .rows("SELECT id FROM organisations ORDER BY created_at, id", Vec::new())?
+            .rows(
+                "SELECT id FROM organisations ORDER BY created_at, id",
+                Vec::new(),
+            )?
             .iter()
             .map(|row| sqlx::Row::try_get(row, "id").map_err(ServiceError::storage))
             .collect()

@@ -281,7 +281,10 @@ impl Pg {
 
     /// Runs `body` in one `REPEATABLE READ, READ ONLY` transaction: every statement sees the same
     /// snapshot, while other processes keep writing.
-    pub(super) fn snapshot<T>(&self, body: impl FnOnce(&mut Tx<'_>) -> Result<T, Failure>) -> Result<T> {
+    pub(super) fn snapshot<T>(
+        &self,
+        body: impl FnOnce(&mut Tx<'_>) -> Result<T, Failure>,
+    ) -> Result<T> {
         let mut tx = self.begin()?;
         let outcome = tx
             .execute(
@@ -327,7 +330,9 @@ impl Tx<'_> {
     where
         T: Send + 'static,
         F: FnOnce(Transaction<'static, Postgres>) -> Fut,
-        Fut: Future<Output = (Transaction<'static, Postgres>, Result<T, sqlx::Error>)> + Send + 'static,
+        Fut: Future<Output = (Transaction<'static, Postgres>, Result<T, sqlx::Error>)>
+            + Send
+            + 'static,
     {
         let inner = self
             .inner

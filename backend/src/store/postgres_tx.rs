@@ -27,7 +27,10 @@ pub(super) fn append(tx: &mut Tx<'_>, event: &AuditEvent) -> TxResult<AuditRecor
         args![&event.organisation_id],
     )?;
     let previous = match &head {
-        Some(row) => Some((rows::seq(row, "seq")?, sqlx::Row::try_get::<String, _>(row, "hash")?)),
+        Some(row) => Some((
+            rows::seq(row, "seq")?,
+            sqlx::Row::try_get::<String, _>(row, "hash")?,
+        )),
         None => None,
     };
     let record = chain_next(

@@ -42,7 +42,10 @@ pub fn test_database() -> Database {
 /// Creates a uniquely named database on `server` and returns its URL.
 pub fn fresh_postgres_database(server: &str) -> String {
     // Hex after a lowercase prefix: a valid identifier without quoting.
-    let name = format!("cryptera_test_{}", cryptera_backend::util::new_id("db").unwrap());
+    let name = format!(
+        "cryptera_test_{}",
+        cryptera_backend::util::new_id("db").unwrap()
+    );
     let statement = format!("CREATE DATABASE {name}");
     run_postgres(server, &statement).unwrap();
     let (base, query) = match server.split_once('?') {
@@ -155,7 +158,12 @@ impl TestService {
 
     /// A handle on a service running elsewhere (e.g. a `cryptera-backend serve` process) at `base`,
     /// with `state` opened by this process on the same data directory and database for setup.
-    pub fn attach(base: String, state: AppState, dir: Arc<tempfile::TempDir>, database: Database) -> Self {
+    pub fn attach(
+        base: String,
+        state: AppState,
+        dir: Arc<tempfile::TempDir>,
+        database: Database,
+    ) -> Self {
         Self {
             base,
             state,
@@ -179,7 +187,11 @@ impl TestService {
         run_sql(self.dir.path(), &self.database, sql)
     }
 
-    async fn serve_dir(dir: Arc<tempfile::TempDir>, database: Database, config: ServiceConfig) -> Self {
+    async fn serve_dir(
+        dir: Arc<tempfile::TempDir>,
+        database: Database,
+        config: ServiceConfig,
+    ) -> Self {
         let state = AppState::open(dir.path(), &database, config).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
