@@ -401,6 +401,10 @@ impl CipherOp {
                     if object.class() != CKO_PRIVATE_KEY {
                         return Err(Error::KeyTypeInconsistent);
                     }
+                    if entry.remote.is_some() {
+                        // A service key only signs.
+                        return Err(Error::KeyFunctionNotPermitted);
+                    }
                     CipherKey::RsaPrivate(entry.private_key().map_err(|_| Error::UserNotLoggedIn)?)
                 } else {
                     if object.class() != CKO_PUBLIC_KEY {
