@@ -512,7 +512,10 @@ fn is_public_attr(object: &Object, attr: CK_ATTRIBUTE_TYPE) -> bool {
     }
 }
 
-fn seal_context(uuid: &[u8], uid: i64, public: &[u8]) -> Vec<u8> {
+/// The associated data that binds a sealed record to its token, row and public record. Public only
+/// for the fuzz targets (`fuzz/`), which seal fuzzed records the way the store does.
+#[doc(hidden)]
+pub fn seal_context(uuid: &[u8], uid: i64, public: &[u8]) -> Vec<u8> {
     let mut aad = b"cryptera-object-v1".to_vec();
     aad.extend_from_slice(uuid);
     aad.extend_from_slice(&uid.to_le_bytes());
@@ -543,7 +546,10 @@ fn encode_row(inner: &Inner, uid: i64, object: &Object) -> Result<Row> {
     })
 }
 
-fn decode_row(row: &Row, uuid: &[u8], key: Option<&TokenKey>) -> Result<Option<Object>> {
+/// Decodes a stored row into its object (`None`: private and no token key). Public only for the
+/// fuzz targets (`fuzz/`): a damaged row must give an error, never a panic.
+#[doc(hidden)]
+pub fn decode_row(row: &Row, uuid: &[u8], key: Option<&TokenKey>) -> Result<Option<Object>> {
     let mut attrs: AttrMap = codec::decode(&row.public)?;
     if let Some(sealed) = &row.sealed {
         match key {
