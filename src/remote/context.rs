@@ -82,8 +82,25 @@ fn users_name_of_uid() -> Option<String> {
         .or(Some(format!("uid {uid}")))
 }
 
-/// The context of this process now (the pid changes after `fork()`, so it is read each time).
+/// The context of this process, read once per process: after `fork()` the pid differs and it is read
+/// again (the child may be another program after `exec`, but then the module is loaded anew).
 pub fn client_context() -> ClientContext {
+    static CACHED: std::sync::Mutex<Option<ClientContext>> = std::sync::Mutex::new(None);
+    let pid = std::process::id();
+    let Ok(mut cached) = CACHED.lock() else {
+        return read_context();
+    };
+    match cached.as_ref() {
+        Some(context) if context.pid == Some(pid) => context.clone(),
+        _ => {
+            let context = read_context();
+            *cached = Some(context.clone());
+            context
+        }
+    }
+}
+
+fn read_context() -> ClientContext {
     let ci: BTreeMap<String, String> = CI_VARIABLES
         .iter()
         .filter_map(|name| variable(name).map(|value| (name.to_string(), value)))
