@@ -134,6 +134,20 @@ check "token_env: OpenSSL engine signs without a pin-value" bash -c "
   CRYPTERA_TEST_TOKEN='$token' OPENSSL_CONF=$work/engine-nopin.cnf openssl dgst -sha256 -engine pkcs11 -keyform engine \
     -sign 'pkcs11:token=acme%20remote;object=release-ec;type=private' -out env2.sig data &&
   openssl dgst -sha256 -verify ec.pub -signature env2.sig data"
+check "token_env: ssh-keygen -D lists the remote keys (no PIN typed)" bash -c "
+  CRYPTERA_TEST_TOKEN='$token' ssh-keygen -D '$module' | tee ssh.keys &&
+  grep -q '^ssh-rsa ' ssh.keys && grep -q '^ecdsa-sha2-nistp256 ' ssh.keys"
+check "token_env: GnuTLS p11tool lists the remote private keys and test-signs" bash -c "
+  export CRYPTERA_TEST_TOKEN='$token' GNUTLS_PIN='$token'
+  p11tool --provider '$module' --login --list-privkeys 'pkcs11:token=acme%20remote' | tee gnutls.txt &&
+  grep -q 'object=release-ec' gnutls.txt && grep -q 'object=release-rsa' gnutls.txt &&
+  p11tool --provider '$module' --login --test-sign 'pkcs11:token=acme%20remote;object=release-ec' 2>&1 | tee ts.txt &&
+  grep -q 'Verifying against public key in the token... ok' ts.txt"
+check "token_env: GnuTLS certtool self-signs a certificate with the remote key" bash -c "
+  export CRYPTERA_TEST_TOKEN='$token' GNUTLS_PIN='$token'
+  printf 'cn = \"Cryptera remote GnuTLS\"\norganization = \"Acme (development)\"\nexpiration_days = 2\nsigning_key\n' >gnutls.tmpl &&
+  certtool --provider '$module' --generate-self-signed --load-privkey 'pkcs11:token=acme%20remote;object=release-ec;type=private' \
+    --template gnutls.tmpl --outfile gnutls-self.pem && openssl verify -CAfile gnutls-self.pem gnutls-self.pem"
 check "token_env unset: an empty PIN is refused (CKR_PIN_INCORRECT)" bash -c "
   env -u CRYPTERA_TEST_TOKEN pkcs11-tool --module '$module' --slot 10 --login --sign --id $ec_id -m ECDSA-SHA256 -i data -o x.sig 2>&1 |
   grep -q CKR_PIN_INCORRECT"

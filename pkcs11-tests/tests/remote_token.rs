@@ -129,9 +129,10 @@ fn service() -> &'static Service {
         }
         let config = dir.join("module.toml");
         let mut text = format!("store_dir = {:?}\n", dir.join("store").display().to_string());
-        for slot in [10, 11] {
+        // Slot 10 has a configured label; slot 11 shows the organisation and environment.
+        for (slot, label) in [(10, "label = \"acme release\"\n"), (11, "")] {
             text.push_str(&format!(
-                "[[remote]]\nslot = {slot}\nurl = \"http://127.0.0.1:{port}\"\nlabel = \"acme {slot}\"\n\
+                "[[remote]]\nslot = {slot}\nurl = \"http://127.0.0.1:{port}\"\n{label}\
                  timeout_ms = 5000\nquiet = true\n"
             ));
         }
@@ -194,8 +195,8 @@ fn slots_show_the_service_and_only_its_mechanisms() {
     let service = service();
     let slot = find_slot(10);
     let info = service.context.get_token_info(slot).unwrap();
-    // Logged in: the label names the organisation and environment.
-    assert_eq!(info.label(), "acme/development");
+    // A configured label stays the same after login.
+    assert_eq!(info.label(), "acme release");
     assert!(info.login_required() && info.token_initialized());
     let mechanisms = service.context.get_mechanism_list(slot).unwrap();
     for wanted in [
@@ -231,6 +232,9 @@ fn login_takes_the_access_token_as_the_pin() {
     );
     let right = AuthPin::new(service.token.clone().into());
     session.login(UserType::User, Some(&right)).unwrap();
+    // Without a configured label, the login tells the organisation and environment; it stays.
+    let label = || service.context.get_token_info(find_slot(11)).unwrap().label().to_string();
+    assert_eq!(label(), "acme/development");
     assert_eq!(
         rv(session.login(UserType::User, Some(&right))),
         RvError::UserAlreadyLoggedIn
@@ -241,6 +245,7 @@ fn login_takes_the_access_token_as_the_pin() {
     // The four made at set-up (another test may be generating one more meanwhile).
     assert!(private.len() >= 4, "{private:?}");
     session.logout().unwrap();
+    assert_eq!(label(), "acme/development");
     assert_eq!(rv(session.logout()), RvError::UserNotLoggedIn);
     // Handles of private objects are not valid after logout.
     assert!(session

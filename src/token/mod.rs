@@ -235,10 +235,12 @@ impl Token {
         let mut serial = [b' '; 16];
         let mut flags = CKF_RNG | CKF_LOGIN_REQUIRED;
         if self.remote.is_some() {
-            let name = inner
-                .remote_label
+            // A configured label never changes (clients find tokens by label, before and after
+            // login); without one, `<organisation>/<environment>` once a login has told it.
+            let name = self
+                .configured_label
                 .as_deref()
-                .or(self.configured_label.as_deref())
+                .or(inner.remote_label.as_deref())
                 .unwrap_or("Cryptera remote");
             copy_padded(&mut label, name.as_bytes());
             copy_padded(&mut serial, format!("remote-{}", self.slot_id).as_bytes());

@@ -222,7 +222,7 @@ impl Token {
 /// Ends the login. As the spec says for `C_Logout`, handles to private objects become invalid for good
 /// (a later login hands out new ones) and private session objects are destroyed.
 fn forget_login(inner: &mut Inner) {
-    inner.remote_label = None;
+    // A remote token keeps the label it learned: clients that found it by label still find it.
     inner.remote_handles.clear();
     inner.remote_etag = None;
     inner.remote_checked = None;
