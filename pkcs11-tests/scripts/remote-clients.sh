@@ -118,6 +118,43 @@ check "jarsigner -verify -strict with the CA" bash -c "
   keytool -importcert -noprompt -alias ca -file ca.pem -keystore trust.p12 -storetype PKCS12 -storepass changeit &&
   jarsigner -verify -strict -keystore trust.p12 -storepass changeit app.jar | tee v.txt && grep -q 'jar verified' v.txt"
 
+# fork(): the child initialises the module again and signs through a fresh HTTP client of its own,
+# while the parent's keeps working.
+forked() {
+  /usr/bin/python3 - "$module" "$token" <<'PY'
+import os, sys
+import PyKCS11
+module, token = sys.argv[1:3]
+lib = PyKCS11.PyKCS11Lib()
+lib.load(module)
+def sign_once(label):
+    session = lib.openSession(10)
+    try:
+        session.login(token)
+    except PyKCS11.PyKCS11Error as e:
+        if "ALREADY_LOGGED_IN" not in str(e):
+            raise
+    key = session.findObjects([(PyKCS11.CKA_CLASS, PyKCS11.CKO_PRIVATE_KEY), (PyKCS11.CKA_LABEL, "release-ec")])[0]
+    return bytes(session.sign(key, label.encode(), PyKCS11.Mechanism(PyKCS11.CKM_ECDSA_SHA256)))
+sign_once("parent before fork")
+pid = os.fork()
+if pid == 0:
+    try:
+        # The inherited state is unusable in the child until it initialises the module again.
+        lib.lib.C_Initialize()
+        ok = len(sign_once("child")) == 64
+    except Exception as e:
+        print("child:", e)
+        ok = False
+    os._exit(0 if ok else 1)
+_, status = os.waitpid(pid, 0)
+assert os.WEXITSTATUS(status) == 0, "the child could not sign"
+assert len(sign_once("parent after fork")) == 64
+print("parent and child signed")
+PY
+}
+check "after fork(), the child signs through its own client and the parent still does" forked
+
 # token_env: objects before login, and login with an empty PIN (CKF_PROTECTED_AUTHENTICATION_PATH).
 remote_config 'token_env = "CRYPTERA_TEST_TOKEN"'
 check "token_env: public keys and certificates are found before login, private keys are not" bash -c "
