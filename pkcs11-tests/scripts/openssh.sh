@@ -102,4 +102,19 @@ check "an Ed25519 key on the token is skipped, the others stay listed" bash -c "
   pkcs11-tool --module '$module' --token-label ssh --login --pin 1234 --keypairgen --key-type EC:edwards25519 --id 04 --label ssh-ed &&
   ssh-keygen -D '$module' >with-ed.pub && cmp <(sort with-ed.pub) <(sort authorized_keys)"
 
+# The remote token: keys in the Cryptera service on 127.0.0.1, the access token from token_env (the
+# slot then asks for no PIN). The local tokens are set aside: this config has its own empty store.
+source "$root/pkcs11-tests/scripts/service-lib.sh"
+check "service with a remote P-256 key" service_setup release-ssh:ecdsa_p256
+check "service started" service_start
+remote_config 'token_env = "CRYPTERA_TEST_TOKEN"'
+export CRYPTERA_TEST_TOKEN=$token
+check "ssh-keygen -D lists the remote key" bash -c "ssh-keygen -D '$module' | tee remote.pub && [ \$(grep -c '^ecdsa-sha2-nistp256 ' remote.pub) -eq 1 ]"
+check "ssh -I MODULE logs in with the remote key alone (signed in the service)" \
+  bash -c "$(declare -f authorize listening logged_in ssh_to); work=$work port=$port sshd_pid=$sshd_pid me=$me module=$module
+    authorize remote.pub && logged_in -o IdentityFile=none -o IdentityAgent=none -I \"\$module\""
+check "the service recorded the login's signature" bash -c "
+  curl -sf 'http://127.0.0.1:$service_port/v1/signing-requests?status=completed' -H 'authorization: Bearer $token' |
+  grep -q '\"program\":\"/usr/bin/ssh\"'"
+
 done_checks

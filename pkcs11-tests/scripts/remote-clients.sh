@@ -6,7 +6,7 @@
 # keytool and jarsigner (SunPKCS11) sign a JAR; the service's signing record names the program, the
 # host, the CI job and the artifact; with token_env, objects show before login and an empty PIN logs in.
 source "$(dirname "$0")/lib.sh"
-source "$(dirname "$0")/service-lib.sh"
+source "$root/pkcs11-tests/scripts/service-lib.sh"
 cd "$work"
 cli=${CLI:-$root/target/release/cryptera-pkcs11}
 engine=$(find /usr/lib -path '*engines-3/pkcs11.so' 2>/dev/null | head -1)

@@ -12,7 +12,7 @@
 #    honouring Retry-After; with a short wait, CKR_DEVICE_ERROR and "rate limit" on stderr;
 #  - TLS: the right CA works, a wrong CA gives CKR_DEVICE_ERROR and names the TLS failure on stderr.
 source "$(dirname "$0")/lib.sh"
-source "$(dirname "$0")/service-lib.sh"
+source "$root/pkcs11-tests/scripts/service-lib.sh"
 cd "$work"
 printf 'firmware image' >data
 
@@ -48,7 +48,7 @@ check "stalled service: CKR_DEVICE_ERROR within 3 timeouts, at most one signatur
 through_proxy() {
   local mode=$1 proxy_port before out
   proxy_port=$(free_port)
-  python3 "$root/pkcs11-tests/scripts/fault-proxy.py" "$proxy_port" "$port" "$mode" >proxy.out 2>proxy.err &
+  python3 "$root/pkcs11-tests/scripts/fault-proxy.py" "$proxy_port" "$service_port" "$mode" >proxy.out 2>proxy.err &
   local proxy=$!
   for _ in $(seq 50); do grep -q ready proxy.out 2>/dev/null && break; sleep 0.1; done
   printf 'store_dir = "%s"\n[[remote]]\nslot = 10\nurl = "http://127.0.0.1:%s"\ntimeout_ms = 3000\n' "$work/store" "$proxy_port" >proxy.toml
@@ -118,7 +118,7 @@ print("%d signatures in %.1f s, failures: %s" % (len(done), time.time() - start,
 sys.exit(0 if len(done) == 160 and not failures else 1)
 PY
   # The storm did hit the limit: the service answered 429 to signing requests.
-  curl -sf "http://127.0.0.1:$port/metrics" | grep 'cryptera_requests_total{method="POST",route="/v1/keys/{id}/sign",status="429"}' || {
+  curl -sf "http://127.0.0.1:$service_port/metrics" | grep 'cryptera_requests_total{method="POST",route="/v1/keys/{id}/sign",status="429"}' || {
     echo "no 429 answered"; return 1; }
   [ "$(signatures "$admin_key")" -eq 160 ] || { echo "service signatures: $(signatures "$admin_key")"; return 1; }
 }
@@ -129,7 +129,7 @@ short_wait() {
   id=$(key_id release-limited)
   # The bucket is empty after the storm; a 2-second budget is shorter than its Retry-After.
   for _ in 1 2 3; do
-    printf 'store_dir = "%s"\n[[remote]]\nslot = 10\nurl = "http://127.0.0.1:%s"\napproval_wait_s = 0\n' "$work/store" "$port" >short.toml
+    printf 'store_dir = "%s"\n[[remote]]\nslot = 10\nurl = "http://127.0.0.1:%s"\napproval_wait_s = 0\n' "$work/store" "$service_port" >short.toml
     out=$(CRYPTERA_PKCS11_CONFIG=$work/short.toml ruser --sign --id "$id" -m ECDSA-SHA256 -i data -o short.sig 2>&1); rv=$?
     [ $rv -ne 0 ] && break
   done

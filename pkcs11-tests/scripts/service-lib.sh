@@ -5,7 +5,7 @@
 backend=${BACKEND:-$root/target/release/cryptera-backend}
 [ -x "$backend" ] || cargo build --release -q -p cryptera-backend
 export CRYPTERA_DATA_DIR=$work/service
-port=""
+service_port=""
 server=""
 scheme=http
 serve_args=()
@@ -24,16 +24,16 @@ service_setup() {
     --operation admin --key-pattern 'release-*' --environment development --expires-in-days 1)
 }
 
-# service_start [SERVE ARGS...]: serves on $port (a free one the first time, the same one after), and
+# service_start [SERVE ARGS...]: serves on $service_port (a free one the first time, the same one after), and
 # waits until it answers.
 service_start() {
-  [ -n "$port" ] || port=$(free_port)
+  [ -n "$service_port" ] || service_port=$(free_port)
   [ $# -eq 0 ] || serve_args=("$@")
-  "$backend" serve --listen "127.0.0.1:$port" "${serve_args[@]+"${serve_args[@]}"}" >>"$work/server.log" 2>&1 &
+  "$backend" serve --listen "127.0.0.1:$service_port" "${serve_args[@]+"${serve_args[@]}"}" >>"$work/server.log" 2>&1 &
   server=$!
   local i
   for i in $(seq 100); do
-    curl -sfk "$scheme://127.0.0.1:$port/healthz" >/dev/null && return 0
+    curl -sfk "$scheme://127.0.0.1:$service_port/healthz" >/dev/null && return 0
     sleep 0.1
   done
   echo "the service did not start"; tail -5 "$work/server.log"; return 1
@@ -49,12 +49,12 @@ on_exit service_stop
 remote_config() {
   export CRYPTERA_PKCS11_CONFIG=$work/module.toml
   printf 'store_dir = "%s"\n[[remote]]\nslot = 10\nurl = "%s://127.0.0.1:%s"\nlabel = "acme remote"\ntimeout_ms = %s\napproval_wait_s = 40\n%s\n' \
-    "$work/store" "$scheme" "$port" "${remote_timeout_ms:-3000}" "${1:-}" >"$CRYPTERA_PKCS11_CONFIG"
+    "$work/store" "$scheme" "$service_port" "${remote_timeout_ms:-3000}" "${1:-}" >"$CRYPTERA_PKCS11_CONFIG"
 }
 
 rtool() { pkcs11-tool --module "$module" --slot 10 "$@"; }
 ruser() { rtool --login --pin "$token" "$@"; }
-api() { curl -sf "$scheme://127.0.0.1:$port$1" -H 'content-type: application/json' "${@:2}"; }
+api() { curl -sf "$scheme://127.0.0.1:$service_port$1" -H 'content-type: application/json' "${@:2}"; }
 
 # key_id LABEL: the CKA_ID (hex) pkcs11-tool shows for a remote key.
 key_id() {
