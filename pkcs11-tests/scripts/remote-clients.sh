@@ -118,6 +118,27 @@ check "jarsigner -verify -strict with the CA" bash -c "
   keytool -importcert -noprompt -alias ca -file ca.pem -keystore trust.p12 -storetype PKCS12 -storepass changeit &&
   jarsigner -verify -strict -keystore trust.p12 -storepass changeit app.jar | tee v.txt && grep -q 'jar verified' v.txt"
 
+# p11-kit server forwards the remote slot; pkcs11-tool signs through p11-kit-client.so (p11-kit 0.24
+# forwards raw ECDSA and RSA PKCS#1 with a hash, see docs/CLIENTS.md).
+p11kit_remote() {
+  local client
+  client=$(find /usr/lib -name p11-kit-client.so 2>/dev/null | head -1)
+  [ -n "$client" ] || { echo "p11-kit-client.so not installed"; return 1; }
+  p11-kit server -f --provider "$module" --name "$work/p11kit.sock" "pkcs11:token=acme%20remote" >p11kit.env 2>p11kit.err &
+  local server=$!
+  for _ in $(seq 50); do [ -S "$work/p11kit.sock" ] && break; sleep 0.1; done
+  openssl dgst -sha256 -binary data >data.sha256
+  local c=(pkcs11-tool --module "$client" --token-label "acme remote" --login --pin "$token")
+  P11_KIT_SERVER_ADDRESS="unix:path=$work/p11kit.sock" "${c[@]}" --sign --id "$ec_id" -m ECDSA -i data.sha256 -o fwd-ec.sig &&
+    P11_KIT_SERVER_ADDRESS="unix:path=$work/p11kit.sock" "${c[@]}" --sign --id "$rsa_id" -m SHA256-RSA-PKCS -i data -o fwd-rsa.sig
+  local rv=$?
+  kill "$server"; wait "$server" 2>/dev/null
+  [ $rv -eq 0 ] &&
+    ruser --verify --id "$ec_id" -m ECDSA -i data.sha256 --signature-file fwd-ec.sig | grep -q 'Signature is valid' &&
+    openssl dgst -sha256 -verify <(openssl x509 -in rsa.pem -pubkey -noout) -signature fwd-rsa.sig data
+}
+check "p11-kit server forwards the remote slot: signatures through p11-kit-client.so verify" p11kit_remote
+
 # fork(): the child initialises the module again and signs through a fresh HTTP client of its own,
 # while the parent's keeps working.
 forked() {
