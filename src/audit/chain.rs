@@ -56,10 +56,72 @@ const HASH_FIELD: &str = ",\"hash\":\"";
 
 /// The line for `record` (no newline) and its hash.
 pub fn seal(record: &Record) -> (String, String) {
-    let body = serde_json::to_string(record).unwrap_or_else(|_| "{}".into());
-    let open = &body[..body.len().saturating_sub(1)];
-    let hash = sha256_hex(open.as_bytes());
-    (format!("{open}{HASH_FIELD}{hash}\"}}"), hash)
+    let mut line = String::with_capacity(512);
+    let hash = seal_into(&mut line, record);
+    (line, hash)
+}
+
+/// Appends the line for `record` (no newline) to `out` and returns its hash. The JSON is written
+/// directly, byte for byte what `serde_json` makes of a `Record` (a test holds them equal), without the
+/// intermediate strings: the audit writer seals every record of a busy signer.
+pub fn seal_into(out: &mut String, record: &Record) -> String {
+    let start = out.len();
+    out.push_str("{\"v\":");
+    push_number(out, u64::from(record.v));
+    out.push_str(",\"seq\":");
+    push_number(out, record.seq);
+    field(out, "prev", &record.prev);
+    field(out, "time", &record.time);
+    field(out, "event", &record.event);
+    field(out, "rv", &record.rv);
+    out.push_str(",\"pid\":");
+    push_number(out, u64::from(record.pid));
+    field(out, "exe", &record.exe);
+    field(out, "user", &record.user);
+    out.push_str(",\"uid\":");
+    push_number(out, u64::from(record.uid));
+    if let Some(slot) = record.slot {
+        out.push_str(",\"slot\":");
+        push_number(out, slot);
+    }
+    let optional = [
+        ("token", &record.token),
+        ("key_id", &record.key_id),
+        ("key_label", &record.key_label),
+        ("mechanism", &record.mechanism),
+        ("data_sha256", &record.data_sha256),
+        ("user_type", &record.user_type),
+        ("request_id", &record.request_id),
+    ];
+    for (name, value) in optional {
+        if let Some(value) = value {
+            field(out, name, value);
+        }
+    }
+    let hash = sha256_hex(&out.as_bytes()[start..]);
+    out.push_str(HASH_FIELD);
+    out.push_str(&hash);
+    out.push_str("\"}");
+    hash
+}
+
+fn push_number(out: &mut String, value: u64) {
+    out.push_str(itoa::Buffer::new().format(value));
+}
+
+/// `,"name":"value"` with JSON string escaping.
+fn field(out: &mut String, name: &str, value: &str) {
+    out.push_str(",\"");
+    out.push_str(name);
+    out.push_str("\":");
+    if value.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        // Rare (labels with quotes or control characters): serde_json's escaping.
+        out.push_str(&serde_json::to_string(value).unwrap_or_else(|_| "\"\"".into()));
+    } else {
+        out.push('"');
+        out.push_str(value);
+        out.push('"');
+    }
 }
 
 /// Why a line fails verification.
@@ -116,6 +178,51 @@ mod tests {
         let (back, back_hash) = open(&line).expect("valid");
         assert_eq!(back, record);
         assert_eq!(back_hash, hash);
+        let edited = line.replace("\"sign\"", "\"sigm\"");
+        assert_eq!(open(&edited).err(), Some(LineError::HashMismatch));
+        assert_eq!(open("{}").err(), Some(LineError::Malformed));
+    }
+
+    #[test]
+    fn the_direct_writer_writes_what_serde_json_writes() {
+        let full = Record {
+            v: 1,
+            seq: u64::MAX,
+            prev: GENESIS.into(),
+            time: "2026-11-27T03:00:00.000001Z".into(),
+            event: "sign".into(),
+            rv: "CKR_OK".into(),
+            pid: 4242,
+            exe: "/usr/bin/osslsigncode".into(),
+            user: "build\"er\\x\u{1}\n é ✓".into(),
+            uid: 1000,
+            slot: Some(10),
+            token: Some("acme/development".into()),
+            key_id: Some("0a0b".into()),
+            key_label: Some("label \"quoted\"\t".into()),
+            mechanism: Some("CKM_EDDSA".into()),
+            data_sha256: Some("00".repeat(32)),
+            user_type: Some("user".into()),
+            request_id: Some("req_1".into()),
+        };
+        for record in [full, Record::default()] {
+            let mut line = String::new();
+            let hash = seal_into(&mut line, &record);
+            let serde = serde_json::to_string(&record).expect("serialise");
+            let prefix = &serde[..serde.len() - 1];
+            assert_eq!(line, format!("{prefix}{HASH_FIELD}{hash}\"}}"));
+            assert_eq!(hash, sha256_hex(prefix.as_bytes()));
+            assert_eq!(open(&line).expect("opens").0, record);
+        }
+    }
+
+    #[test]
+    fn edits_are_still_caught() {
+        let record = Record {
+            event: "sign".into(),
+            ..Default::default()
+        };
+        let (line, _) = seal(&record);
         let edited = line.replace("\"sign\"", "\"sigm\"");
         assert_eq!(open(&edited).err(), Some(LineError::HashMismatch));
         assert_eq!(open("{}").err(), Some(LineError::Malformed));

@@ -102,15 +102,13 @@ impl JsonlFile {
                 }
             }
         };
-        let mut text = String::new();
+        let mut text = String::with_capacity(records.len() * 512);
         for mut record in records {
             seq += 1;
             record.seq = seq;
             record.prev = prev;
-            let (line, hash) = chain::seal(&record);
-            text.push_str(&line);
+            prev = chain::seal_into(&mut text, &record);
             text.push('\n');
-            prev = hash;
         }
         file.write_all(text.as_bytes())?;
         if self.durable {
