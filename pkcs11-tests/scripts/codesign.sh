@@ -17,19 +17,7 @@ check "keygen EC P-256 (id 02)" user --keypairgen --key-type EC:prime256v1 --id 
 check "CA certificate" openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
   -keyout ca.key -subj "/CN=Cryptera Test Code Signing CA" -days 3650 \
   -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign -out ca.pem
-cat >engine.cnf <<CONF
-openssl_conf = init
-[init]
-engines = engines
-[engines]
-pkcs11 = pkcs11
-[pkcs11]
-MODULE_PATH = $module
-init = 0
-[req]
-distinguished_name = dn
-[dn]
-CONF
+engine_config engine.cnf
 printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\n' >codesign.ext
 # certify LABEL ID: CSR signed by the token key, certificate from the CA, imported next to the key.
 certify() {

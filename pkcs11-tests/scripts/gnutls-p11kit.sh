@@ -79,7 +79,7 @@ tls() {
   wait "$server_pid" 2>/dev/null
   return $ok
 }
-printf 'openssl_conf = init\n[init]\nengines = engines\n[engines]\npkcs11 = pkcs11\n[pkcs11]\nMODULE_PATH = %s\ninit = 0\n' "$module" >engine.cnf
+engine_config engine.cnf
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server.key -subj /CN=localhost \
   -addext subjectAltName=DNS:localhost -out server.pem 2>/dev/null
 check "gnutls-cli: TLS 1.3 client certificate with the token RSA key" \

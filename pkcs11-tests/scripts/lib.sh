@@ -61,6 +61,17 @@ make_pe() {
     file tiny.exe | grep -q 'PE32+ executable'
 }
 
+# engine_config FILE [PIN]: an OpenSSL config that loads the pkcs11 engine (libp11) with this module,
+# the PIN given to the engine when there is one, and an empty [req] section for `openssl req`.
+engine_config() {
+  {
+    printf 'openssl_conf = init\n[init]\nengines = engines\n[engines]\npkcs11 = pkcs11\n[pkcs11]\n'
+    printf 'MODULE_PATH = %s\n' "$module"
+    [ -z "${2:-}" ] || printf 'PIN = %s\n' "$2"
+    printf 'init = 0\n[req]\ndistinguished_name = dn\n[dn]\n'
+  } >"$1"
+}
+
 # done_checks: the closing line; the script's exit status is non-zero if any check failed.
 done_checks() {
   if [ "$skipped" -gt 0 ]; then

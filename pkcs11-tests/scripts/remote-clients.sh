@@ -26,21 +26,9 @@ check "pkcs11-tool --test on the remote slot (all but SHA-1 pass)" bash -c "
   grep -q 'all 4 digest functions seem to work' test.out && grep -q '^1 errors' test.out &&
   [ \$(grep -c 'ERR:' test.out) -eq 1 ] && grep -q 'RSA-PKCS: *ERR: C_Sign() returned CKR_DATA_INVALID' test.out"
 
-cat >engine.cnf <<CONF
-openssl_conf = init
-[init]
-engines = engines
-[engines]
-pkcs11 = pkcs11
-[pkcs11]
-MODULE_PATH = $module
-# The access token as the PIN: libp11 takes at most 32 characters in a URI's pin-value.
-PIN = $token
-init = 0
-[req]
-distinguished_name = dn
-[dn]
-CONF
+# The access token as the engine's PIN: libp11 takes at most 32 characters in a URI's pin-value.
+engine_config engine.cnf "$token"
+engine_config engine-nopin.cnf
 uri() { echo "pkcs11:token=acme%20remote;object=$1;type=private"; }
 check "OpenSSL engine: CSR signed by the remote key" bash -c "
   OPENSSL_CONF=$work/engine.cnf openssl req -new -engine pkcs11 -keyform engine -key '$(uri release-rsa)' \
@@ -188,7 +176,6 @@ check "token_env: signing with an empty PIN" bash -c "
   CRYPTERA_TEST_TOKEN='$token' pkcs11-tool --module '$module' --slot 10 --login --sign --id $ec_id -m ECDSA-SHA256 -i data -o env.sig &&
   CRYPTERA_TEST_TOKEN='$token' pkcs11-tool --module '$module' --slot 10 --login --verify --id $ec_id -m ECDSA-SHA256 -i data --signature-file env.sig | grep -q 'Signature is valid'"
 check "token_env: OpenSSL engine signs without a pin-value" bash -c "
-  sed '/^PIN = /d' engine.cnf >engine-nopin.cnf &&
   CRYPTERA_TEST_TOKEN='$token' OPENSSL_CONF=$work/engine-nopin.cnf openssl dgst -sha256 -engine pkcs11 -keyform engine \
     -sign 'pkcs11:token=acme%20remote;object=release-ec;type=private' -out env2.sig data &&
   openssl dgst -sha256 -verify ec.pub -signature env2.sig data"

@@ -2,44 +2,13 @@
 # The remote token against the real Cryptera service on 127.0.0.1: the slot appears from the config,
 # the access token is the PIN, the service's keys appear as private/public key objects, and signatures
 # made through the module (the digest computed locally, the signature in the service) verify with OpenSSL.
-set -u
-root=$(cd "$(dirname "$0")/../.." && pwd)
-module=${MODULE:-$root/target/release/libcryptera_pkcs11.so}
-backend=${BACKEND:-$root/target/release/cryptera-backend}
-work=$(mktemp -d)
-server=""
-cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$work"; }
-trap cleanup EXIT
-[ -x "$backend" ] || cargo build --release -q -p cryptera-backend
-export CRYPTERA_DATA_DIR=$work/service
-passed=0
-failed=0
-check() {
-  local name=$1
-  shift
-  if "$@" >"$work/out" 2>&1; then
-    passed=$((passed + 1)); echo "ok   $name"
-  else
-    failed=$((failed + 1)); echo "FAIL $name"; sed 's/^/     /' "$work/out" | tail -15
-  fi
-}
-"$backend" init >/dev/null
-"$backend" org create --name acme >/dev/null
-for key in release-ec:ecdsa_p256 release-ed:ed25519 release-rsa:rsa2048; do
-  "$backend" key create --org acme --label "${key%%:*}" --algorithm "${key##*:}" --environment development >/dev/null
-done
-token=$("$backend" token create --org acme --name ci --operation sign --operation read --operation keygen --key-pattern 'release-*' \
-  --environment development --expires-in-days 1)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$backend" serve --listen "127.0.0.1:$port" >"$work/server.log" 2>&1 &
-server=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
-
-export CRYPTERA_PKCS11_CONFIG=$work/module.toml
-printf 'store_dir = "%s"\n[[remote]]\nslot = 10\nurl = "http://127.0.0.1:%s"\nlabel = "acme remote"\ntimeout_ms = 3000\napproval_wait_s = 40\n' \
-  "$work/store" "$port" >"$CRYPTERA_PKCS11_CONFIG"
-tool() { pkcs11-tool --module "$module" --slot 10 "$@"; }
-user() { tool --login --pin "$token" "$@"; }
+source "$(dirname "$0")/lib.sh"
+source "$root/pkcs11-tests/scripts/service-lib.sh"
+cd "$work"
+check "service with keys" service_setup release-ec:ecdsa_p256 release-ed:ed25519 release-rsa:rsa2048
+check "service started" service_start
+remote_config
+user() { ruser "$@"; }
 printf 'firmware image' >"$work/data"
 
 check "the remote slot is listed with its configured label" bash -c "pkcs11-tool --module '$module' -L | grep -A1 '(0xa)' | grep -q 'acme remote'"
@@ -73,7 +42,7 @@ generated_key() {
     [ -n "$id" ] &&
     user --sign --id "$id" -m ECDSA-SHA384 -i "$work/data" -o "$work/new.sig" &&
     user --verify --id "$id" -m ECDSA-SHA384 -i "$work/data" --signature-file "$work/new.sig" 2>&1 | grep -q 'Signature is valid' &&
-    curl -sf "http://127.0.0.1:$port/v1/keys" -H "authorization: Bearer $token" | grep -q '"label":"release-new","algorithm":"ecdsa_p384","environment":"development"'
+    api /v1/keys -H "authorization: Bearer $token" | grep -q '"label":"release-new","algorithm":"ecdsa_p384","environment":"development"'
 }
 check "C_GenerateKeyPair makes the key in the service (its environment), and it signs" generated_key
 
@@ -106,27 +75,8 @@ check "a key created in the service appears at the next search; known handles st
 
 # Approvals: a key needing one approval makes C_Sign wait (saying so once on stderr) until an approver
 # approves, then return the service's signature; a denial returns CKR_FUNCTION_REJECTED.
-totp() { # base32 secret, time offset in steps
-  python3 -c 'import base64, hmac, struct, sys, time
-secret = base64.b32decode(sys.argv[1] + "=" * (-len(sys.argv[1]) % 8))
-step = int(time.time()) // 30 + int(sys.argv[2])
-mac = hmac.new(secret, struct.pack(">Q", step), "sha1").digest()
-o = mac[-1] & 15
-print("%06d" % ((struct.unpack(">I", mac[o:o + 4])[0] & 0x7fffffff) % 1000000))' "$1" "$2"
-}
-api() { curl -sf "http://127.0.0.1:$port$1" -H 'content-type: application/json' "${@:2}"; }
-enrol_approver() { # username -> prints the TOTP secret
-  local password='approver password 1234' session secret
-  echo "$password" | "$backend" user add --org acme --username "$1" --role approver >/dev/null 2>&1 || return 1
-  session=$(api /v1/login -d "{\"organisation\":\"acme\",\"username\":\"$1\",\"password\":\"$password\",\"environment\":\"development\"}" |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["session_token"])') || return 1
-  secret=$(api /v1/users/me/totp -X POST -H "authorization: Bearer $session" |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["secret_base32"])') || return 1
-  api /v1/users/me/totp/confirm -H "authorization: Bearer $session" -d "{\"code\":\"$(totp "$secret" 0)\"}" >/dev/null || return 1
-  echo "$secret"
-}
 approvals_test() {
-  local password='approver password 1234' id request out verdict approver secret
+  local password=$approver_password id request out verdict approver secret
   "$backend" key create --org acme --label release-gated --algorithm ecdsa_p256 --environment development \
     --approvals-required 1 >/dev/null || return 1
   user -O >"$work/objects3" 2>&1
@@ -137,14 +87,7 @@ approvals_test() {
     secret=$(enrol_approver "$approver") || { echo "enrolling $approver failed"; return 1; }
     user --sign --id "$id" -m ECDSA-SHA256 -i "$work/data" -o "$work/gated-$verdict.sig" >"$work/gated-$verdict.out" 2>&1 &
     local signer=$!
-    request=""
-    for _ in $(seq 100); do
-      request=$(api "/v1/signing-requests?status=pending" -H "authorization: Bearer $token" |
-        python3 -c 'import json,sys; r=json.load(sys.stdin)["requests"]; print(r[0]["id"] if r else "")')
-      [ -n "$request" ] && break
-      sleep 0.2
-    done
-    [ -n "$request" ] || { echo "no pending request"; return 1; }
+    request=$(pending_request) || { echo "no pending request"; return 1; }
     if [ "$verdict" = approve ]; then
       printf '%s\n%s\n' "$password" "$(totp "$secret" 1)" | "$backend" approve --org acme --username "$approver" --request "$request" || return 1
     else
@@ -162,7 +105,6 @@ approvals_test() {
 }
 check "approvals: C_Sign waits, an approval completes it, a denial rejects it" approvals_test
 
-kill "$server"; wait "$server" 2>/dev/null; server=""
+service_stop
 check "service down: signing fails with CKR_DEVICE_ERROR" bash -c "pkcs11-tool --module '$module' --slot 10 --login --pin '$token' --sign --id \$(awk '\$1 == \"label:\" && \$2 == \"release-ec\" {f=1} f && \$1 == \"ID:\" {print \$2; exit}' '$work/objects') -m ECDSA-SHA256 -i '$work/data' -o '$work/x' 2>&1 | grep -q CKR_DEVICE_ERROR"
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+done_checks
