@@ -206,6 +206,15 @@ impl Config {
         if config.kdf_memory_kib < 8 || config.kdf_iterations == 0 {
             return Err(Error::General("configuration: KDF costs too low".into()));
         }
+        // PIN records asking for more are refused as damaged (see MAX_KDF_COST_KIB).
+        if u64::from(config.kdf_memory_kib) * u64::from(config.kdf_iterations)
+            > crate::local::crypt::MAX_KDF_COST_KIB
+        {
+            return Err(Error::General(
+                "configuration: KDF costs too high (kdf_memory_kib × kdf_iterations > 2 GiB)"
+                    .into(),
+            ));
+        }
         Ok(config)
     }
 

@@ -8,7 +8,7 @@
 //! once per process; each step runs in a fresh session so no operation stays active across steps.
 #![no_main]
 
-use cryptera_fuzz::{trace, exact, module, RawTemplate, Reader};
+use cryptera_fuzz::{exact, module, trace, RawTemplate, Reader};
 use cryptera_pkcs11::abi::*;
 use cryptoki_sys::*;
 use libfuzzer_sys::fuzz_target;
@@ -67,7 +67,12 @@ fn pair(
             &mut priv_h,
         )
     };
-    assert_eq!(rv, CKR_OK, "C_GenerateKeyPair {mechanism:?}", mechanism = mechanism.mechanism);
+    assert_eq!(
+        rv,
+        CKR_OK,
+        "C_GenerateKeyPair {mechanism:?}",
+        mechanism = mechanism.mechanism
+    );
     (pub_h, priv_h)
 }
 
@@ -130,13 +135,25 @@ fn keys() -> &'static Keys {
         let (ec_public, ec_private) = pair(
             session,
             CKM_EC_KEY_PAIR_GEN,
-            &mut [attr(CKA_TOKEN, NO), attr(CKA_EC_PARAMS, P256), attr(CKA_VERIFY, YES)],
-            &mut [attr(CKA_TOKEN, NO), attr(CKA_SIGN, YES), attr(CKA_DERIVE, YES)],
+            &mut [
+                attr(CKA_TOKEN, NO),
+                attr(CKA_EC_PARAMS, P256),
+                attr(CKA_VERIFY, YES),
+            ],
+            &mut [
+                attr(CKA_TOKEN, NO),
+                attr(CKA_SIGN, YES),
+                attr(CKA_DERIVE, YES),
+            ],
         );
         let (ed_public, ed_private) = pair(
             session,
             CKM_EC_EDWARDS_KEY_PAIR_GEN,
-            &mut [attr(CKA_TOKEN, NO), attr(CKA_EC_PARAMS, ED25519), attr(CKA_VERIFY, YES)],
+            &mut [
+                attr(CKA_TOKEN, NO),
+                attr(CKA_EC_PARAMS, ED25519),
+                attr(CKA_VERIFY, YES),
+            ],
             &mut [attr(CKA_TOKEN, NO), attr(CKA_SIGN, YES)],
         );
         let aes = secret(session, 32, false);
@@ -165,7 +182,9 @@ fn keys() -> &'static Keys {
     })
 }
 
-const HASHES: &[CK_ULONG] = &[CKM_SHA_1, CKM_SHA224, CKM_SHA256, CKM_SHA384, CKM_SHA512, CKM_MD5];
+const HASHES: &[CK_ULONG] = &[
+    CKM_SHA_1, CKM_SHA224, CKM_SHA256, CKM_SHA384, CKM_SHA512, CKM_MD5,
+];
 const MGFS: &[CK_ULONG] = &[
     CKG_MGF1_SHA1,
     CKG_MGF1_SHA224,
@@ -425,7 +444,8 @@ fn output(r: &mut Reader) -> Option<Box<[u8]>> {
     }
 }
 
-type SingleFn = unsafe extern "C" fn(CK_SESSION_HANDLE, *mut u8, CK_ULONG, *mut u8, *mut CK_ULONG) -> CK_RV;
+type SingleFn =
+    unsafe extern "C" fn(CK_SESSION_HANDLE, *mut u8, CK_ULONG, *mut u8, *mut CK_ULONG) -> CK_RV;
 
 /// Runs a single-part call and checks the length it reports against the space it was given.
 fn single(session: CK_SESSION_HANDLE, call: SingleFn, data: &[u8], out: Option<Box<[u8]>>) {
@@ -437,10 +457,21 @@ fn single(session: CK_SESSION_HANDLE, call: SingleFn, data: &[u8], out: Option<B
     };
     let mut len = room as CK_ULONG;
     // SAFETY: `data` and `pointer` are valid for the lengths passed.
-    let rv = unsafe { call(session, data.as_mut_ptr(), data.len() as CK_ULONG, pointer, &mut len) };
+    let rv = unsafe {
+        call(
+            session,
+            data.as_mut_ptr(),
+            data.len() as CK_ULONG,
+            pointer,
+            &mut len,
+        )
+    };
     trace("single-part call", rv);
     if rv == CKR_OK && !pointer.is_null() {
-        assert!(len as usize <= room, "reported {len} bytes written into {room}");
+        assert!(
+            len as usize <= room,
+            "reported {len} bytes written into {room}"
+        );
     }
 }
 
@@ -462,12 +493,17 @@ fuzz_target!(|data: &[u8]| {
         steps += 1;
         let session = module.open_session();
         let op = r.u8();
-        let choose = |r: &mut Reader, options: &[CK_OBJECT_HANDLE]| options[usize::from(r.u8()) % options.len()];
+        let choose = |r: &mut Reader, options: &[CK_OBJECT_HANDLE]| {
+            options[usize::from(r.u8()) % options.len()]
+        };
         // SAFETY: every pointer passed below is NULL or valid for the length it is passed with.
         unsafe {
             match op % 8 {
                 0 => {
-                    let key = choose(&mut r, &[keys.rsa_private, keys.ec_private, keys.ed_private, keys.aes]);
+                    let key = choose(
+                        &mut r,
+                        &[keys.rsa_private, keys.ec_private, keys.ed_private, keys.aes],
+                    );
                     let kind = r.pick(SIGN_MECHANISMS);
                     let mut mechanism = mechanism(&mut r, kind);
                     if trace("C_SignInit", C_SignInit(session, mechanism.ptr(), key)) == CKR_OK {
@@ -480,7 +516,8 @@ fuzz_target!(|data: &[u8]| {
                     let key = choose(&mut r, &[keys.rsa_public, keys.ec_public, keys.ed_public]);
                     let kind = r.pick(SIGN_MECHANISMS);
                     let mut mechanism = mechanism(&mut r, kind);
-                    if trace("C_VerifyInit", C_VerifyInit(session, mechanism.ptr(), key)) == CKR_OK {
+                    if trace("C_VerifyInit", C_VerifyInit(session, mechanism.ptr(), key)) == CKR_OK
+                    {
                         let mut data = exact(r.bytes(false));
                         let mut signature = exact(r.bytes(true));
                         let rv = C_Verify(
@@ -497,7 +534,11 @@ fuzz_target!(|data: &[u8]| {
                     let key = choose(&mut r, &[keys.rsa_public, keys.aes, keys.ec_public]);
                     let kind = r.pick(CIPHER_MECHANISMS);
                     let mut mechanism = mechanism(&mut r, kind);
-                    if trace("C_EncryptInit", C_EncryptInit(session, mechanism.ptr(), key)) == CKR_OK {
+                    if trace(
+                        "C_EncryptInit",
+                        C_EncryptInit(session, mechanism.ptr(), key),
+                    ) == CKR_OK
+                    {
                         let data = r.bytes(true);
                         let out = output(&mut r);
                         single(session, C_Encrypt, data, out);
@@ -507,14 +548,21 @@ fuzz_target!(|data: &[u8]| {
                     let key = choose(&mut r, &[keys.rsa_private, keys.aes, keys.ec_private]);
                     let kind = r.pick(CIPHER_MECHANISMS);
                     let mut mechanism = mechanism(&mut r, kind);
-                    if trace("C_DecryptInit", C_DecryptInit(session, mechanism.ptr(), key)) == CKR_OK {
+                    if trace(
+                        "C_DecryptInit",
+                        C_DecryptInit(session, mechanism.ptr(), key),
+                    ) == CKR_OK
+                    {
                         let data = r.bytes(true);
                         let out = output(&mut r);
                         single(session, C_Decrypt, data, out);
                     }
                 }
                 4 => {
-                    let base = choose(&mut r, &[keys.ec_private, keys.rsa_private, keys.aes, keys.ed_private]);
+                    let base = choose(
+                        &mut r,
+                        &[keys.ec_private, keys.rsa_private, keys.aes, keys.ed_private],
+                    );
                     let kind = r.pick(DERIVE_MECHANISMS);
                     let mut mechanism = mechanism(&mut r, kind);
                     let mut template = RawTemplate::read(&mut r);
@@ -541,9 +589,19 @@ fuzz_target!(|data: &[u8]| {
                         None => (std::ptr::null_mut(), 0),
                     };
                     let mut len = room as CK_ULONG;
-                    let rv = C_WrapKey(session, mechanism.ptr(), wrapping, keys.wrappable, pointer, &mut len);
+                    let rv = C_WrapKey(
+                        session,
+                        mechanism.ptr(),
+                        wrapping,
+                        keys.wrappable,
+                        pointer,
+                        &mut len,
+                    );
                     if trace("C_WrapKey", rv) == CKR_OK && !pointer.is_null() {
-                        assert!(len as usize <= room, "C_WrapKey reported {len} bytes written into {room}");
+                        assert!(
+                            len as usize <= room,
+                            "C_WrapKey reported {len} bytes written into {room}"
+                        );
                     }
                 }
                 6 => {

@@ -5,7 +5,7 @@
 //! at its end, so inputs do not pile up objects in the token.
 #![no_main]
 
-use cryptera_fuzz::{trace, module, OutTemplate, RawTemplate, Reader};
+use cryptera_fuzz::{module, trace, OutTemplate, RawTemplate, Reader};
 use cryptera_pkcs11::abi::*;
 use cryptoki_sys::*;
 use libfuzzer_sys::fuzz_target;
@@ -49,8 +49,7 @@ fuzz_target!(|data: &[u8]| {
                 2 => {
                     let object = handle(&mut r, &created);
                     let mut template = OutTemplate::read(&mut r);
-                    let rv =
-                        C_GetAttributeValue(session, object, template.ptr(), template.count());
+                    let rv = C_GetAttributeValue(session, object, template.ptr(), template.count());
                     trace("C_GetAttributeValue", rv);
                     template.check(rv);
                 }
@@ -58,13 +57,8 @@ fuzz_target!(|data: &[u8]| {
                     let object = handle(&mut r, &created);
                     let mut template = RawTemplate::read(&mut r);
                     let mut copy = CK_INVALID_HANDLE;
-                    let rv = C_CopyObject(
-                        session,
-                        object,
-                        template.ptr(),
-                        template.count(),
-                        &mut copy,
-                    );
+                    let rv =
+                        C_CopyObject(session, object, template.ptr(), template.count(), &mut copy);
                     trace("C_CopyObject", rv);
                     if rv == CKR_OK {
                         created.push(copy);
@@ -103,7 +97,10 @@ fuzz_target!(|data: &[u8]| {
                 _ => {
                     let object = handle(&mut r, &created);
                     let mut size: CK_ULONG = 0;
-                    trace("C_GetObjectSize", C_GetObjectSize(session, object, &mut size));
+                    trace(
+                        "C_GetObjectSize",
+                        C_GetObjectSize(session, object, &mut size),
+                    );
                 }
             }
         }

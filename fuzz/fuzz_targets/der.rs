@@ -5,7 +5,9 @@
 //! again and must read back the same.
 #![no_main]
 
-use cryptera_pkcs11::crypto::asym::{Curve, PrivateKey, PublicKey, RsaCipher, RsaParts, SignScheme};
+use cryptera_pkcs11::crypto::asym::{
+    Curve, PrivateKey, PublicKey, RsaCipher, RsaParts, SignScheme,
+};
 use cryptera_pkcs11::crypto::der;
 use cryptera_pkcs11::crypto::HashAlg;
 use libfuzzer_sys::fuzz_target;

@@ -26,9 +26,7 @@ use cryptera_proto::auth::{
     CreateTokenRequest, CreateUserRequest, KeyScope, LoginRequest, Operation, Role,
     TotpConfirmRequest,
 };
-use cryptera_proto::keys::{
-    CreateKeyRequest, KeyAlgorithm, KeyPolicy, SetCertificatesRequest,
-};
+use cryptera_proto::keys::{CreateKeyRequest, KeyAlgorithm, KeyPolicy, SetCertificatesRequest};
 use cryptera_proto::sign::{DenyRequest, SignRequest};
 use cryptera_proto::Environment;
 use libfuzzer_sys::fuzz_target;
@@ -89,8 +87,12 @@ impl Service {
             password: PASSWORD.into(),
             roles: vec![Role::Admin, Role::Signer, Role::Approver, Role::Auditor],
         };
-        api::create_user(&state, AuditEvent::new(&org.id, "svc", "user.create", ""), &user)
-            .expect("user");
+        api::create_user(
+            &state,
+            AuditEvent::new(&org.id, "svc", "user.create", ""),
+            &user,
+        )
+        .expect("user");
         let request = CreateTokenRequest {
             name: "fuzz".into(),
             operations: Operation::ALL.to_vec(),
@@ -205,7 +207,12 @@ fn request(service: &mut Service, r: &mut Reader) -> Option<Request<Body>> {
         }
         if path.contains("{scratch}") {
             let label = format!("scratch-{}", service.served);
-            let id = key(&service.state, &service.org, &label, KeyAlgorithm::EcdsaP256);
+            let id = key(
+                &service.state,
+                &service.org,
+                &label,
+                KeyAlgorithm::EcdsaP256,
+            );
             path = path.replace("{scratch}", &id);
         }
         if path.contains("{request}") {
@@ -286,7 +293,10 @@ fuzz_target!(|data: &[u8]| {
     let label = format!("{} {}", request.method(), request.uri());
     let router = service.router.clone();
     let (status, body) = harness.runtime.block_on(async move {
-        let response = router.oneshot(request).await.expect("the router is infallible");
+        let response = router
+            .oneshot(request)
+            .await
+            .expect("the router is infallible");
         let status = response.status();
         let body = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await

@@ -60,8 +60,14 @@ fn sign_once(key: &PrivateKey, input: &[u8]) {
         PrivateKey::Ec { .. } => SignScheme::Ecdsa,
         PrivateKey::Ed25519 { .. } => SignScheme::Ed25519,
     };
-    let input = if scheme == SignScheme::Ed25519 { input } else { &digest };
-    let signature = key.sign(scheme, input).expect("a stored key that parses signs");
+    let input = if scheme == SignScheme::Ed25519 {
+        input
+    } else {
+        &digest
+    };
+    let signature = key
+        .sign(scheme, input)
+        .expect("a stored key that parses signs");
     key.public_key()
         .verify(scheme, input, &signature)
         .expect("and its signature verifies");
@@ -107,7 +113,21 @@ fuzz_target!(|data: &[u8]| {
         2 => {
             // A PIN record: cost parameters, salt, nonce and wrapped key, all from the file.
             let record = r.rest();
-            let _ = crypt::unwrap_token_key(record, b"user-1234", b"context");
+            // A cost within the bound is legitimate however slow (up to seconds natively, minutes
+            // under ASan): such records are not run beyond 16 MiB·pass. Past the bound the record
+            // must be refused at once.
+            let word = |at: usize| {
+                record.get(at..at + 4).map_or(0, |w| {
+                    u64::from(u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+                })
+            };
+            let cost = word(1) * word(5);
+            if cost <= 16 * 1024 || cost > crypt::MAX_KDF_COST_KIB {
+                let outcome = crypt::unwrap_token_key(record, b"user-1234", b"context");
+                if cost > crypt::MAX_KDF_COST_KIB {
+                    assert!(outcome.is_err(), "a PIN record past the KDF bound was used");
+                }
+            }
         }
         _ => {
             let sealed = r.rest();

@@ -10,6 +10,15 @@ const SALT_LEN: usize = 16;
 const WRAP_VERSION: u8 = 1;
 const SEAL_VERSION: u8 = 1;
 
+/// The most Argon2id work a PIN record may ask for: memory (KiB) times passes, 2 GiB·pass, which
+/// admits both of RFC 9106's recommended settings (2 GiB × 1, 64 MiB × 3). The cost is read from the
+/// record itself, so without this bound a damaged or edited token file could make every login run
+/// for hours or allocate terabytes instead of failing (found by fuzz/store_records).
+pub const MAX_KDF_COST_KIB: u64 = 2 * 1024 * 1024;
+
+/// The most Argon2id lanes a PIN record may ask for.
+const MAX_KDF_PARALLELISM: u32 = 16;
+
 /// The token key, held only while a user or SO is logged in.
 pub type TokenKey = Zeroizing<[u8; TOKEN_KEY_LEN]>;
 
@@ -100,6 +109,13 @@ pub fn unwrap_token_key(record: &[u8], pin: &[u8], context: &[u8]) -> Result<Opt
         iterations: word(5),
         parallelism: word(9),
     };
+    // The module writes parallelism 1. Checked here too because argon2 0.5 computes
+    // `8 * parallelism` before its own range check, which overflows (a panic with overflow checks).
+    if u64::from(params.memory_kib) * u64::from(params.iterations) > MAX_KDF_COST_KIB
+        || !(1..=MAX_KDF_PARALLELISM).contains(&params.parallelism)
+    {
+        return Err(corrupt());
+    }
     let salt = &record[13..13 + SALT_LEN];
     let nonce = &record[13 + SALT_LEN..header];
     let kek = derive(pin, salt, params)?;
@@ -166,6 +182,23 @@ mod tests {
         assert!(unwrap_token_key(&record, b"1234", b"other")
             .expect("unwrap")
             .is_none());
+    }
+
+    #[test]
+    fn a_record_asking_for_too_much_work_is_corrupt() {
+        let key = new_token_key().expect("key");
+        let mut record = wrap_token_key(&key, b"1234", fast(), b"ctx").expect("wrap");
+        for (at, value) in [(5, u32::MAX), (1, u32::MAX), (9, u32::MAX), (9, 0)] {
+            let mut edited = record.clone();
+            edited[at..at + 4].copy_from_slice(&value.to_le_bytes());
+            assert!(matches!(
+                unwrap_token_key(&edited, b"1234", b"ctx"),
+                Err(Error::Device(_))
+            ));
+        }
+        // Within the bounds, other costs are a wrong PIN (another key), not damage.
+        record[5..9].copy_from_slice(&2u32.to_le_bytes());
+        assert!(unwrap_token_key(&record, b"1234", b"ctx").is_ok());
     }
 
     #[test]
