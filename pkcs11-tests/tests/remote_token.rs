@@ -41,7 +41,11 @@ fn backend_path() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             let exe = std::env::current_exe().unwrap();
-            exe.parent().unwrap().parent().unwrap().join("cryptera-backend")
+            exe.parent()
+                .unwrap()
+                .parent()
+                .unwrap()
+                .join("cryptera-backend")
         });
     assert!(
         path.is_file(),
@@ -97,17 +101,40 @@ fn service() -> &'static Service {
             backend(
                 &data,
                 &[
-                    "key", "create", "--org", "acme", "--label", label, "--algorithm", algorithm,
-                    "--environment", "development",
+                    "key",
+                    "create",
+                    "--org",
+                    "acme",
+                    "--label",
+                    label,
+                    "--algorithm",
+                    algorithm,
+                    "--environment",
+                    "development",
                 ],
             );
         }
         let token = backend(
             &data,
             &[
-                "token", "create", "--org", "acme", "--name", "tests", "--operation", "sign",
-                "--operation", "read", "--operation", "keygen", "--key-pattern", "release-*",
-                "--environment", "development", "--expires-in-days", "1",
+                "token",
+                "create",
+                "--org",
+                "acme",
+                "--name",
+                "tests",
+                "--operation",
+                "sign",
+                "--operation",
+                "read",
+                "--operation",
+                "keygen",
+                "--key-pattern",
+                "release-*",
+                "--environment",
+                "development",
+                "--expires-in-days",
+                "1",
             ],
         );
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -124,11 +151,17 @@ fn service() -> &'static Service {
             .unwrap();
         let started = std::time::Instant::now();
         while !healthy(port) {
-            assert!(started.elapsed().as_secs() < 20, "the service did not start");
+            assert!(
+                started.elapsed().as_secs() < 20,
+                "the service did not start"
+            );
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
         let config = dir.join("module.toml");
-        let mut text = format!("store_dir = {:?}\n", dir.join("store").display().to_string());
+        let mut text = format!(
+            "store_dir = {:?}\n",
+            dir.join("store").display().to_string()
+        );
         // Slot 10 has a configured label; slot 11 shows the organisation and environment.
         for (slot, label) in [(10, "label = \"acme release\"\n"), (11, "")] {
             text.push_str(&format!(
@@ -147,9 +180,15 @@ fn service() -> &'static Service {
             token,
             context,
         };
-        let session = service.context.open_rw_session(find_slot_in(&service.context, 10)).unwrap();
+        let session = service
+            .context
+            .open_rw_session(find_slot_in(&service.context, 10))
+            .unwrap();
         session
-            .login(UserType::User, Some(&AuthPin::new(service.token.clone().into())))
+            .login(
+                UserType::User,
+                Some(&AuthPin::new(service.token.clone().into())),
+            )
             .unwrap();
         // The login holds for the token while any session is open: keep this one.
         std::mem::forget(session);
@@ -233,7 +272,14 @@ fn login_takes_the_access_token_as_the_pin() {
     let right = AuthPin::new(service.token.clone().into());
     session.login(UserType::User, Some(&right)).unwrap();
     // Without a configured label, the login tells the organisation and environment; it stays.
-    let label = || service.context.get_token_info(find_slot(11)).unwrap().label().to_string();
+    let label = || {
+        service
+            .context
+            .get_token_info(find_slot(11))
+            .unwrap()
+            .label()
+            .to_string()
+    };
     assert_eq!(label(), "acme/development");
     assert_eq!(
         rv(session.login(UserType::User, Some(&right))),
@@ -313,9 +359,12 @@ fn every_mechanism_signs_in_the_service_and_verifies_locally() {
         ),
         ("release-ec", Mechanism::EcdsaSha256),
         ("release-p384", Mechanism::EcdsaSha384),
-        ("release-ed", Mechanism::Eddsa(cryptoki::mechanism::eddsa::EddsaParams::new(
-            cryptoki::mechanism::eddsa::EddsaSignatureScheme::Pure,
-        ))),
+        (
+            "release-ed",
+            Mechanism::Eddsa(cryptoki::mechanism::eddsa::EddsaParams::new(
+                cryptoki::mechanism::eddsa::EddsaSignatureScheme::Pure,
+            )),
+        ),
     ];
     for (label, mechanism) in cases {
         let private = key(&session, ObjectClass::PRIVATE_KEY, label);
@@ -521,7 +570,10 @@ fn eight_threads_sign_at_once() {
             });
         }
     });
-    eprintln!("80 remote signatures from 8 threads in {:?}", started.elapsed());
+    eprintln!(
+        "80 remote signatures from 8 threads in {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -531,7 +583,9 @@ fn generated_keys_live_in_the_service() {
         .generate_key_pair(
             &Mechanism::EccKeyPairGen,
             &[
-                Attribute::EcParams(vec![0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07]),
+                Attribute::EcParams(vec![
+                    0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07,
+                ]),
                 Attribute::Label(b"release-generated".to_vec()),
             ],
             &[Attribute::Sign(true), Attribute::Token(true)],
@@ -552,7 +606,9 @@ fn generated_keys_live_in_the_service() {
     assert_eq!(
         rv(session.generate_key_pair(
             &Mechanism::EccKeyPairGen,
-            &[Attribute::EcParams(vec![0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23])],
+            &[Attribute::EcParams(vec![
+                0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23
+            ])],
             &[Attribute::Sign(true)],
         )),
         RvError::CurveNotSupported

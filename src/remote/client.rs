@@ -62,9 +62,15 @@ fn causes(err: &reqwest::Error) -> String {
 /// A certificate or handshake failure: retrying cannot help.
 fn is_tls_failure(text: &str) -> bool {
     let text = text.to_ascii_lowercase();
-    ["certificate", "handshake", "tls", "unknownissuer", "notvalidforname"]
-        .iter()
-        .any(|word| text.contains(word))
+    [
+        "certificate",
+        "handshake",
+        "tls",
+        "unknownissuer",
+        "notvalidforname",
+    ]
+    .iter()
+    .any(|word| text.contains(word))
 }
 
 /// The seconds a `Retry-After` header asks for.
@@ -261,7 +267,10 @@ impl Client {
         if response.status().is_success() {
             Ok(())
         } else {
-            Err(Error::Device(format!("/healthz answered {}", response.status())))
+            Err(Error::Device(format!(
+                "/healthz answered {}",
+                response.status()
+            )))
         }
     }
 

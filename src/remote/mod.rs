@@ -63,18 +63,18 @@ impl Remote {
             return Ok(None);
         };
         use std::os::unix::fs::PermissionsExt;
-        let metadata = std::fs::metadata(path).map_err(|e| {
-            Error::Device(format!("access token file {}: {e}", path.display()))
-        })?;
+        let metadata = std::fs::metadata(path)
+            .map_err(|e| Error::Device(format!("access token file {}: {e}", path.display())))?;
         if metadata.permissions().mode() & 0o077 != 0 {
             return Err(Error::Device(format!(
                 "access token file {} is readable by others: chmod 600 it",
                 path.display()
             )));
         }
-        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-            Error::Device(format!("access token file {}: {e}", path.display()))
-        })?);
+        let text =
+            Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+                Error::Device(format!("access token file {}: {e}", path.display()))
+            })?);
         Ok(Some(Zeroizing::new(text.trim().to_string())).filter(|t| !t.is_empty()))
     }
 

@@ -245,7 +245,11 @@ impl Token {
             copy_padded(&mut label, name.as_bytes());
             copy_padded(&mut serial, format!("remote-{}", self.slot_id).as_bytes());
             flags |= CKF_TOKEN_INITIALIZED | CKF_USER_PIN_INITIALIZED;
-            if self.remote.as_ref().is_some_and(|r| r.has_configured_credential()) {
+            if self
+                .remote
+                .as_ref()
+                .is_some_and(|r| r.has_configured_credential())
+            {
                 // The access token comes from the configuration: log in with an empty PIN.
                 flags |= CKF_PROTECTED_AUTHENTICATION_PATH;
             }

@@ -107,8 +107,11 @@ impl Token {
             };
             let mut placed = None;
             for info in inner.remote_keys.values() {
-                let current: Vec<Vec<u8>> =
-                    info.certificates.iter().map(|c| c.as_slice().to_vec()).collect();
+                let current: Vec<Vec<u8>> = info
+                    .certificates
+                    .iter()
+                    .map(|c| c.as_slice().to_vec())
+                    .collect();
                 if info.public_key.as_slice() == spki.as_slice() {
                     let mut chain = vec![der.clone()];
                     chain.extend(current.into_iter().skip(1));

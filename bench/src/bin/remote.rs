@@ -128,9 +128,11 @@ fn service_keys(options: &Options) -> Vec<KeyInfo> {
 /// The PKCS#11 mechanism and the service request that sign the same thing with a key.
 fn mechanisms(algorithm: KeyAlgorithm) -> (Mechanism<'static>, ServiceMechanism, bool) {
     match algorithm {
-        KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
-            (Mechanism::Sha256RsaPkcs, ServiceMechanism::RsaPkcs1Sha256, false)
-        }
+        KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => (
+            Mechanism::Sha256RsaPkcs,
+            ServiceMechanism::RsaPkcs1Sha256,
+            false,
+        ),
         KeyAlgorithm::EcdsaP256 => (Mechanism::EcdsaSha256, ServiceMechanism::EcdsaSha256, false),
         KeyAlgorithm::EcdsaP384 => (Mechanism::EcdsaSha384, ServiceMechanism::EcdsaSha384, false),
         KeyAlgorithm::Ed25519 => (
@@ -160,7 +162,10 @@ fn main() {
         .expect("slot 10 (the remote token) in the module's config");
     let login = pkcs11.open_ro_session(slot).expect("session");
     login
-        .login(UserType::User, Some(&AuthPin::new(options.token.clone().into())))
+        .login(
+            UserType::User,
+            Some(&AuthPin::new(options.token.clone().into())),
+        )
         .expect("login with the access token");
     let data = b"release artifact digest input".to_vec();
     println!("| key | threads | module sig/s | p50 / p99 ms | REST API sig/s | p50 / p99 ms | module adds (p50) |");
@@ -200,18 +205,16 @@ fn main() {
                     options.seconds,
                     &|| reqwest::blocking::Client::new(),
                     |client, n| {
-                        let digest =
-                            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &data);
+                        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &data);
                         let (digest, body) = if sends_data {
                             (None, Some(Base64Bytes::from(data.clone())))
                         } else {
                             let digest = match service_mechanism {
-                                ServiceMechanism::EcdsaSha384 => aws_lc_rs::digest::digest(
-                                    &aws_lc_rs::digest::SHA384,
-                                    &data,
-                                )
-                                .as_ref()
-                                .to_vec(),
+                                ServiceMechanism::EcdsaSha384 => {
+                                    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA384, &data)
+                                        .as_ref()
+                                        .to_vec()
+                                }
                                 _ => digest.as_ref().to_vec(),
                             };
                             (Some(Base64Bytes::from(digest)), None)
@@ -238,10 +241,16 @@ fn main() {
                         assert!(!answer.signature.as_slice().is_empty());
                     },
                 );
-                if best_module.as_ref().is_none_or(|b| module.per_second > b.per_second) {
+                if best_module
+                    .as_ref()
+                    .is_none_or(|b| module.per_second > b.per_second)
+                {
                     best_module = Some(module);
                 }
-                if best_rest.as_ref().is_none_or(|b| rest.per_second > b.per_second) {
+                if best_rest
+                    .as_ref()
+                    .is_none_or(|b| rest.per_second > b.per_second)
+                {
                     best_rest = Some(rest);
                 }
             }

@@ -119,10 +119,9 @@ fn local_tokens(config: &Config, report: &mut Report) {
             .unwrap_or_else(|| dir.join("audit.jsonl"));
         match std::fs::OpenOptions::new().append(true).open(&file) {
             Ok(_) => report.ok(&format!("audit file {} is writable", file.display())),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => report.ok(&format!(
-                "audit file {}: not written yet",
-                file.display()
-            )),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                report.ok(&format!("audit file {}: not written yet", file.display()))
+            }
             Err(err) => report.fail(&format!("audit file {}", file.display()), &err.to_string()),
         }
     }
