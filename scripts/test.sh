@@ -20,6 +20,11 @@ bash pkcs11-tests/scripts/valgrind.sh
 bash pkcs11-tests/scripts/examples.sh
 bash pkcs11-tests/scripts/deb.sh
 bash pkcs11-tests/scripts/crash.sh
+bash pkcs11-tests/scripts/stress.sh
 bash pkcs11-tests/scripts/remote.sh
 bash pkcs11-tests/scripts/remote-clients.sh
 bash pkcs11-tests/scripts/remote-faults.sh
+# Supply chain (cargo-deny: licences, bans, sources; advisories when the database is reachable) and the
+# fuzz smoke run (each cargo-fuzz target 20 s from its committed corpus); see docs/ROBUSTNESS.md.
+bash scripts/deny.sh
+bash scripts/fuzz-smoke.sh
