@@ -18,8 +18,12 @@ fi
 work=${FUZZ_WORK:-$(mktemp -d)}
 mkdir -p "$work"
 build_started=$(date +%s)
-# shellcheck disable=SC2086 # the target list is words
-(cd fuzz && cargo fuzz build --release --debug-assertions $targets)
+# cargo-fuzz's defaults: optimised, with debug assertions and overflow checks, AddressSanitizer.
+if [ -z "${FUZZ_TARGETS:-}" ]; then
+  (cd fuzz && cargo fuzz build)
+else
+  for target in $targets; do (cd fuzz && cargo fuzz build "$target"); done
+fi
 echo "fuzz-smoke: built in $(($(date +%s) - build_started)) s"
 host=$(rustc -vV | sed -n 's/^host: //p')
 bin=fuzz/target/$host/release
