@@ -554,19 +554,22 @@ fn serve(
         let bound = listener
             .local_addr()
             .map_err(|err| ServiceError::Io(err.to_string()))?;
-        tracing::info!(address = %bound, "serving");
-        println!("listening on {bound}");
-        // Ctrl-C or SIGTERM (container stop): finish in-flight requests, then exit.
-        let mut terminate = tokio::signal::unix::signal(
-            tokio::signal::unix::SignalKind::terminate(),
-        )
-        .map_err(|err| ServiceError::Io(format!("installing the SIGTERM handler: {err}")))?;
+        // Ctrl-C or SIGTERM (container stop): finish in-flight requests, then exit. The handlers are
+        // in place before the address is announced, so a signal right after it is not fatal.
+        let install = |kind: tokio::signal::unix::SignalKind| {
+            tokio::signal::unix::signal(kind)
+                .map_err(|err| ServiceError::Io(format!("installing a signal handler: {err}")))
+        };
+        let mut terminate = install(tokio::signal::unix::SignalKind::terminate())?;
+        let mut interrupt = install(tokio::signal::unix::SignalKind::interrupt())?;
         let shutdown = async move {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
+                _ = interrupt.recv() => {}
                 _ = terminate.recv() => {}
             }
         };
+        tracing::info!(address = %bound, "serving");
+        println!("listening on {bound}");
         let served = match tls {
             Some(tls) => server::serve_tls(listener, tls, state, shutdown).await,
             None => server::serve(listener, state, shutdown).await,

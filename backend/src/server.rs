@@ -183,7 +183,7 @@ impl AppState {
         F: FnOnce(&dyn Store) -> Result<T> + Send + 'static,
     {
         let store = Arc::clone(&self.inner.store);
-        tokio::task::spawn_blocking(move || work(store.as_ref()))
+        tokio::task::spawn_blocking(move || crate::store::blocking_section(|| work(store.as_ref())))
             .await
             .map_err(|err| ServiceError::Storage(format!("storage task failed: {err}")))?
     }
@@ -195,7 +195,7 @@ impl AppState {
         F: FnOnce(&AppState) -> Result<T> + Send + 'static,
     {
         let state = self.clone();
-        tokio::task::spawn_blocking(move || work(&state))
+        tokio::task::spawn_blocking(move || crate::store::blocking_section(|| work(&state)))
             .await
             .map_err(|err| ServiceError::Storage(format!("blocking task failed: {err}")))?
     }

@@ -10,6 +10,8 @@ pub mod copy;
 pub mod migrate;
 pub mod postgres;
 mod postgres_conn;
+mod postgres_pool;
+pub use postgres_pool::blocking_section;
 mod postgres_rows;
 mod postgres_tx;
 pub mod sqlite;

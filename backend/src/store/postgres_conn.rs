@@ -1,6 +1,6 @@
-//! The synchronous bridge to PostgreSQL: a small runtime of its own drives an `sqlx` pool, and the
-//! [`Store`](super::Store) methods (called on tokio's blocking pool, from the CLI or from tests) hand it
-//! one statement at a time and wait for the answer on a plain channel.
+//! Synchronous statements and transactions on PostgreSQL for the [`Store`](super::Store) methods
+//! (called on tokio's blocking pool, from the CLI or from tests), over the connections of
+//! `postgres_pool.rs`.
 //!
 //! Statements travel with owned parameters ([`Value`]) and `'static` SQL, so the closures the trait
 //! takes (`update`, `finish`: neither `Send` nor `'static`) keep running on the caller's thread between
@@ -11,21 +11,18 @@
 
 use std::borrow::Cow;
 use std::future::Future;
-use std::sync::mpsc;
 use std::time::Duration;
 
-use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgRow};
 use sqlx::query::Query;
-use sqlx::{Postgres, Transaction};
+use sqlx::Postgres;
+
+use super::postgres_pool::{Lease, Pool};
 
 use crate::error::{Result, ServiceError};
 
 /// Attempts of one write transaction before giving up.
 const MAX_ATTEMPTS: u32 = 8;
-/// Connections per service process (two processes and the CLI fit PostgreSQL's default of 100 easily).
-const MAX_CONNECTIONS: u32 = 16;
-/// How long a statement waits for a free connection before the request fails.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Advisory lock classes (the first key of `pg_advisory_xact_lock(int, int)`).
 pub(super) const LOCK_AUDIT_HEAD: i32 = 0x4372_0001;
@@ -154,9 +151,7 @@ pub(super) fn describe(options: &PgConnectOptions) -> String {
 }
 
 pub(super) struct Pg {
-    runtime: Option<tokio::runtime::Runtime>,
-    handle: tokio::runtime::Handle,
-    pool: PgPool,
+    pool: Pool,
     pub(super) location: String,
 }
 
@@ -178,72 +173,49 @@ impl Pg {
                 ("client_min_messages", "warning"),
             ]);
         let location = describe(&options);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("cryptera-postgres")
-            .enable_all()
-            .build()
-            .map_err(|err| ServiceError::Io(format!("starting the database runtime: {err}")))?;
-        let handle = runtime.handle().clone();
-        let (tx, rx) = mpsc::sync_channel(1);
-        handle.spawn(async move {
-            let pool = PgPoolOptions::new()
-                .max_connections(MAX_CONNECTIONS)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
-                .connect_with(options)
-                .await;
-            let _ = tx.send(pool);
-        });
-        let pool = rx
-            .recv()
-            .map_err(|_| ServiceError::Storage("the database runtime stopped".into()))?
-            .map_err(|err| ServiceError::Storage(format!("connecting to {location}: {err}")))?;
-        Ok(Self {
-            runtime: Some(runtime),
-            handle,
-            pool,
-            location,
-        })
-    }
-
-    /// Runs `work` on the database runtime and waits for it on this thread (which may be any thread,
-    /// including one inside another runtime: it only blocks on a channel).
-    fn run<T, F>(&self, work: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: Future<Output = T> + Send + 'static,
-    {
-        let (tx, rx) = mpsc::sync_channel(1);
-        self.handle.spawn(async move {
-            let _ = tx.send(work.await);
-        });
-        rx.recv()
-            .map_err(|_| ServiceError::Storage("the database runtime stopped".into()))
+        let pool = Pool::connect(options).map_err(|err| match err {
+            ServiceError::Storage(cause) => {
+                ServiceError::Storage(format!("connecting to {location}: {cause}"))
+            }
+            other => other,
+        })?;
+        Ok(Self { pool, location })
     }
 
     /// One statement outside any transaction; its rows.
     pub(super) fn rows(&self, sql: impl Into<Sql>, args: Vec<Value>) -> Result<Vec<PgRow>> {
-        let (pool, sql) = (self.pool.clone(), sql.into());
-        self.run(async move { statement(&sql, args).fetch_all(&pool).await })?
+        let sql = sql.into();
+        self.pool
+            .acquire()?
+            .step(|mut conn| async move {
+                let result = statement(&sql, args).fetch_all(&mut conn).await;
+                (conn, result)
+            })
             .map_err(ServiceError::storage)
     }
 
     /// One statement outside any transaction; its first row, if any.
     pub(super) fn row(&self, sql: impl Into<Sql>, args: Vec<Value>) -> Result<Option<PgRow>> {
-        let (pool, sql) = (self.pool.clone(), sql.into());
-        self.run(async move { statement(&sql, args).fetch_optional(&pool).await })?
+        let sql = sql.into();
+        self.pool
+            .acquire()?
+            .step(|mut conn| async move {
+                let result = statement(&sql, args).fetch_optional(&mut conn).await;
+                (conn, result)
+            })
             .map_err(ServiceError::storage)
     }
 
-    fn begin(&self) -> Result<Tx<'_>> {
-        let pool = self.pool.clone();
-        let inner = self
-            .run(async move { pool.begin().await })?
+    fn begin(&self, statement: &'static str) -> Result<Tx<'_>> {
+        let mut tx = Tx {
+            conn: self.pool.acquire()?,
+            open: false,
+            failed: false,
+        };
+        tx.execute(statement, Vec::new())
             .map_err(ServiceError::storage)?;
-        Ok(Tx {
-            pg: self,
-            inner: Some(inner),
-        })
+        tx.open = true;
+        Ok(tx)
     }
 
     /// Runs `body` in a transaction and commits; see the module comment for retries. `body` returning
@@ -254,7 +226,7 @@ impl Pg {
     ) -> Result<T> {
         let mut last = String::new();
         for attempt in 1..=MAX_ATTEMPTS {
-            let mut tx = self.begin()?;
+            let mut tx = self.begin("BEGIN")?;
             match body(&mut tx) {
                 Ok(value) => match tx.commit() {
                     Ok(()) => return Ok(value),
@@ -285,14 +257,8 @@ impl Pg {
         &self,
         body: impl FnOnce(&mut Tx<'_>) -> Result<T, Failure>,
     ) -> Result<T> {
-        let mut tx = self.begin()?;
-        let outcome = tx
-            .execute(
-                "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
-                Vec::new(),
-            )
-            .map_err(Failure::from)
-            .and_then(|_| body(&mut tx));
+        let mut tx = self.begin("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+        let outcome = body(&mut tx);
         tx.rollback();
         outcome.map_err(|failure| match failure {
             Failure::Retry(reason) => ServiceError::Storage(reason),
@@ -303,46 +269,31 @@ impl Pg {
 
 impl Drop for Pg {
     fn drop(&mut self) {
-        // Close connections politely (bounded), then stop the runtime without waiting on this thread,
-        // which may be inside another runtime where a blocking shutdown is not allowed.
-        let pool = self.pool.clone();
-        let (tx, rx) = mpsc::sync_channel(1);
-        self.handle.spawn(async move {
-            pool.close().await;
-            let _ = tx.send(());
-        });
-        let _ = rx.recv_timeout(Duration::from_secs(5));
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
+        self.pool.close_idle();
     }
 }
 
-/// An open transaction, used synchronously. Dropped without commit, it rolls back.
+/// An open transaction on a leased connection, used synchronously. Dropped without commit (only after
+/// a panic in a body), the connection is closed, which rolls it back.
 pub(super) struct Tx<'a> {
-    pg: &'a Pg,
-    inner: Option<Transaction<'static, Postgres>>,
+    conn: Lease<'a>,
+    /// Between a successful BEGIN and COMMIT/ROLLBACK.
+    open: bool,
+    /// A statement failed: PostgreSQL has aborted the transaction, and COMMIT would quietly roll back.
+    failed: bool,
 }
 
 impl Tx<'_> {
-    /// Runs one step with the transaction and puts it back.
     fn step<T, F, Fut>(&mut self, work: F) -> Result<T, sqlx::Error>
     where
         T: Send + 'static,
-        F: FnOnce(Transaction<'static, Postgres>) -> Fut,
-        Fut: Future<Output = (Transaction<'static, Postgres>, Result<T, sqlx::Error>)>
-            + Send
-            + 'static,
+        F: FnOnce(PgConnection) -> Fut,
+        Fut: Future<Output = (PgConnection, Result<T, sqlx::Error>)> + Send + 'static,
     {
-        let inner = self
-            .inner
-            .take()
-            .ok_or_else(|| sqlx::Error::Protocol("the transaction was lost".into()))?;
-        let (inner, result) = self
-            .pg
-            .run(work(inner))
-            .map_err(|err| sqlx::Error::Protocol(err.to_string()))?;
-        self.inner = Some(inner);
+        let result = self.conn.step(work);
+        if result.is_err() {
+            self.failed = true;
+        }
         result
     }
 
@@ -352,9 +303,9 @@ impl Tx<'_> {
         args: Vec<Value>,
     ) -> Result<Vec<PgRow>, sqlx::Error> {
         let sql = sql.into();
-        self.step(|mut tx| async move {
-            let result = statement(&sql, args).fetch_all(&mut *tx).await;
-            (tx, result)
+        self.step(|mut conn| async move {
+            let result = statement(&sql, args).fetch_all(&mut conn).await;
+            (conn, result)
         })
     }
 
@@ -364,9 +315,9 @@ impl Tx<'_> {
         args: Vec<Value>,
     ) -> Result<Option<PgRow>, sqlx::Error> {
         let sql = sql.into();
-        self.step(|mut tx| async move {
-            let result = statement(&sql, args).fetch_optional(&mut *tx).await;
-            (tx, result)
+        self.step(|mut conn| async move {
+            let result = statement(&sql, args).fetch_optional(&mut conn).await;
+            (conn, result)
         })
     }
 
@@ -377,64 +328,59 @@ impl Tx<'_> {
         args: Vec<Value>,
     ) -> Result<u64, sqlx::Error> {
         let sql = sql.into();
-        self.step(|mut tx| async move {
-            let result = statement(&sql, args).execute(&mut *tx).await;
-            (tx, result.map(|done| done.rows_affected()))
+        self.step(|mut conn| async move {
+            let result = statement(&sql, args).execute(&mut conn).await;
+            (conn, result.map(|done| done.rows_affected()))
         })
     }
 
     /// Runs several statements without parameters (schema migrations).
     pub(super) fn batch(&mut self, sql: impl Into<Sql>) -> Result<(), sqlx::Error> {
         let sql = sql.into();
-        self.step(|mut tx| async move {
+        self.step(|mut conn| async move {
             // A query without arguments goes by the simple protocol, which takes several statements.
-            let result = sqlx::Executor::execute(&mut *tx, sql.as_ref()).await;
-            (tx, result.map(drop))
+            let result = sqlx::Executor::execute(&mut conn, sql.as_ref()).await;
+            (conn, result.map(drop))
         })
     }
 
     /// Takes a transaction-scoped advisory lock `(class, hash of key)`, waiting for its holder.
     pub(super) fn lock(&mut self, class: i32, key: &str) -> Result<(), sqlx::Error> {
-        self.step(move |mut tx| {
-            let key = key.to_owned();
-            async move {
-                let result = sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
-                    .bind(class)
-                    .bind(key)
-                    .execute(&mut *tx)
-                    .await;
-                (tx, result.map(drop))
-            }
+        let key = key.to_owned();
+        self.step(move |mut conn| async move {
+            let result = sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+                .bind(class)
+                .bind(key)
+                .execute(&mut conn)
+                .await;
+            (conn, result.map(drop))
         })
     }
 
     fn commit(mut self) -> Result<(), Failure> {
-        let Some(inner) = self.inner.take() else {
+        if self.failed {
+            self.rollback();
             return Err(Failure::Fail(ServiceError::Storage(
-                "the transaction was lost".into(),
+                "a statement failed inside the transaction".into(),
             )));
-        };
-        self.pg
-            .run(async move { inner.commit().await })
-            .map_err(Failure::Fail)?
-            .map_err(Failure::from)
+        }
+        let committed = self.execute("COMMIT", Vec::new());
+        self.open = false;
+        committed.map(drop).map_err(Failure::from)
     }
 
     fn rollback(mut self) {
-        if let Some(inner) = self.inner.take() {
-            // A failed rollback leaves the connection to sqlx, which closes it; nothing else to do.
-            let _ = self.pg.run(async move { inner.rollback().await });
+        if self.execute("ROLLBACK", Vec::new()).is_err() {
+            self.conn.mark_broken();
         }
+        self.open = false;
     }
 }
 
 impl Drop for Tx<'_> {
     fn drop(&mut self) {
-        // Only after a panic in a transaction body: sqlx needs its runtime to give the connection back.
-        if let Some(inner) = self.inner.take() {
-            self.pg.handle.spawn(async move {
-                let _ = inner.rollback().await;
-            });
+        if self.open {
+            self.conn.mark_broken();
         }
     }
 }

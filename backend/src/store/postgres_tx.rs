@@ -164,9 +164,9 @@ pub(super) fn update_request(tx: &mut Tx<'_>, request: &SigningRequestRecord) ->
     Ok(())
 }
 
-/// See [`Store::take_rate_tokens`](super::Store::take_rate_tokens). Missing buckets are created full,
-/// then all are locked in name order (so two processes taking overlapping sets cannot deadlock), refilled,
-/// and either all debited or none.
+/// See [`Store::take_rate_tokens`](super::Store::take_rate_tokens). The buckets are locked in name order
+/// (so two processes taking overlapping sets cannot deadlock; missing ones are first created full),
+/// refilled, and either all debited or none.
 pub(super) fn take_tokens(
     tx: &mut Tx<'_>,
     buckets: &[RateBucket],
@@ -176,19 +176,30 @@ pub(super) fn take_tokens(
     buckets.sort_by(|a, b| a.name.cmp(&b.name));
     buckets.dedup_by(|a, b| a.name == b.name);
     let capacity = |bucket: &RateBucket| f64::from(bucket.per_minute.max(1));
+    // Bucket levels are not worth a flush of their own (about 2 ms per request on a small disk): a
+    // crash can forget the last moments of debits, which lets a few extra requests through. Signatures,
+    // audit records and everything else still commit synchronously.
+    tx.execute("SET LOCAL synchronous_commit TO OFF", Vec::new())?;
     let names: Vec<String> = buckets.iter().map(|b| b.name.clone()).collect();
-    let full: Vec<f64> = buckets.iter().map(|b| capacity(b)).collect();
-    tx.execute(
-        "INSERT INTO rate_buckets (name, tokens, updated_ms)
-         SELECT name, tokens, $3 FROM UNNEST($1::TEXT[], $2::DOUBLE PRECISION[]) AS b(name, tokens)
-         ON CONFLICT (name) DO NOTHING",
-        args![names.clone(), full, now_ms],
-    )?;
-    let stored = tx.rows(
-        "SELECT name, tokens, updated_ms FROM rate_buckets WHERE name = ANY($1)
-         ORDER BY name FOR NO KEY UPDATE",
-        args![names.clone()],
-    )?;
+    let lock = |tx: &mut Tx<'_>| {
+        tx.rows(
+            "SELECT name, tokens, updated_ms FROM rate_buckets WHERE name = ANY($1)
+             ORDER BY name FOR NO KEY UPDATE",
+            args![names.clone()],
+        )
+    };
+    let mut stored = lock(tx)?;
+    if stored.len() != buckets.len() {
+        // First use of a bucket: create it full (a racing creator's row wins), then lock all again.
+        let full: Vec<f64> = buckets.iter().map(|b| capacity(b)).collect();
+        tx.execute(
+            "INSERT INTO rate_buckets (name, tokens, updated_ms)
+             SELECT name, tokens, $3 FROM UNNEST($1::TEXT[], $2::DOUBLE PRECISION[]) AS b(name, tokens)
+             ON CONFLICT (name) DO NOTHING",
+            args![names.clone(), full, now_ms],
+        )?;
+        stored = lock(tx)?;
+    }
     let mut refilled = Vec::with_capacity(buckets.len());
     let mut wait_ms: i64 = 0;
     for (bucket, row) in buckets.iter().zip(&stored) {
