@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Fuzz smoke run (CI, and after changing a parser): builds the cargo-fuzz targets of fuzz/ with
 # AddressSanitizer on the stable toolchain (RUSTC_BOOTSTRAP=1 lets stable rustc take the sanitizer
-# flags cargo-fuzz passes) and runs each for FUZZ_SECONDS (default 20) starting from its committed
+# flags cargo-fuzz passes) and runs each for FUZZ_SECONDS (default 15) starting from its committed
 # corpus in fuzz/corpus/<target>. A crash, panic, leak, timeout (FUZZ_TIMEOUT, default 30 s per input)
 # or out-of-memory fails the run and leaves the input in $FUZZ_WORK/artifacts/<target>/.
 # FUZZ_TARGETS picks targets (default: all). Long runs: docs/ROBUSTNESS.md.
+# The instrumented build (every dependency again, with ASan) goes to FUZZ_TARGET_DIR, by default a
+# cache outside the checkout, so a later run on the same machine (CI's fresh clone included) only
+# rebuilds what changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-2}
 export RUSTC_BOOTSTRAP=1
-seconds=${FUZZ_SECONDS:-20}
+seconds=${FUZZ_SECONDS:-15}
 targets=${FUZZ_TARGETS:-"abi_objects abi_mechanisms der store_records service_requests"}
 if ! command -v cargo-fuzz >/dev/null; then
   echo "fuzz-smoke: installing cargo-fuzz"
@@ -19,14 +22,15 @@ work=${FUZZ_WORK:-$(mktemp -d)}
 mkdir -p "$work"
 build_started=$(date +%s)
 # cargo-fuzz's defaults: optimised, with debug assertions and overflow checks, AddressSanitizer.
+target_dir=${FUZZ_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/cryptera-pkcs11/fuzz-target}
 if [ -z "${FUZZ_TARGETS:-}" ]; then
-  (cd fuzz && cargo fuzz build)
+  (cd fuzz && cargo fuzz build --target-dir "$target_dir")
 else
-  for target in $targets; do (cd fuzz && cargo fuzz build "$target"); done
+  for target in $targets; do (cd fuzz && cargo fuzz build --target-dir "$target_dir" "$target"); done
 fi
 echo "fuzz-smoke: built in $(($(date +%s) - build_started)) s"
 host=$(rustc -vV | sed -n 's/^host: //p')
-bin=fuzz/target/$host/release
+bin=$target_dir/$host/release
 passed=0
 failed=0
 for target in $targets; do
