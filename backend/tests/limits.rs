@@ -186,3 +186,43 @@ async fn trial_organisations_have_small_quotas_and_only_the_trial_environment() 
         StatusCode::OK
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_limit_of_zero_is_refused() {
+    // Found by schemathesis: 0 was accepted and stored, but enforced as 1 per minute.
+    let service = TestService::start().await;
+    let org = service.org("acme");
+    let keygen = token(
+        &service,
+        &org,
+        Environment::Development,
+        &[Operation::Keygen, Operation::Admin],
+        all_keys(),
+    );
+    let zero = json!({"rate_limit_per_minute": 0});
+    let response = service
+        .post(
+            &keygen,
+            "/v1/keys",
+            &json!({"label": "zero", "algorithm": "ed25519", "policy": zero}),
+        )
+        .await;
+    expect_error(response, ErrorCode::InvalidRequest).await;
+    let response = service
+        .post(
+            &keygen,
+            "/v1/keys",
+            &json!({"label": "one", "algorithm": "ed25519", "policy": {"rate_limit_per_minute": 1}}),
+        )
+        .await;
+    let key: KeyInfo = json(response).await;
+    let response = service
+        .client
+        .put(service.url(&format!("/v1/keys/{}/policy", key.id)))
+        .bearer_auth(&keygen)
+        .json(&zero)
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, ErrorCode::InvalidRequest).await;
+}

@@ -126,6 +126,12 @@ pub fn check_policy(algorithm: KeyAlgorithm, policy: &KeyPolicy) -> Result<()> {
             "request_expiry_seconds must be between 1 and 30 days".into(),
         ));
     }
+    // A bucket of 0 would silently become 1 per minute (limits.rs keeps every bucket at least 1).
+    if policy.rate_limit_per_minute == Some(0) {
+        return Err(ServiceError::InvalidRequest(
+            "rate_limit_per_minute must be at least 1 (leave it out for no key limit)".into(),
+        ));
+    }
     if let Some(window) = policy.approval_window {
         if window.max_signatures == 0 || window.hours == 0 || window.hours > 30 * 24 {
             return Err(ServiceError::InvalidRequest(
