@@ -336,6 +336,9 @@ def store_seeds(m):
     s["row-logged-out"] = row(13, 0b10101, record(ec_public), record([(CKA["VALUE"], m.ec_scalar)]))
     s["pin-record"] = b"\x02" + b"\x01" + struct.pack("<III", 8, 1, 1) + bytes(16) + bytes(12) + bytes(48)
     s["sealed-blob"] = b"\x03" + b"\x01" + bytes(12) + bytes(40)
+    # Regressions: PIN records whose Argon2id cost hung a login (passes) or panicked argon2 (lanes).
+    s["regress-pin-record-passes"] = b"\x02" + b"\x01" + struct.pack("<III", 8, 0xFFFFFFFF, 1) + bytes(76)
+    s["regress-pin-record-lanes"] = b"\x02" + b"\x01" + struct.pack("<III", 8, 1, 0xFFFFFFFF) + bytes(76)
     return s
 
 
