@@ -100,6 +100,39 @@ paths={
  "/v1/audit/checkpoint":{"get":op("Signed checkpoint of the audit chain head (made now and kept)","audit",responses=resp(200,"AuditCheckpoint"))},
  "/v1/audit/checkpoints":{"get":op("Checkpoints the service kept, oldest first","audit",responses=resp(200,"AuditCheckpointList"))},
 }
+# Device certificate provisioning (issue 10): schemas and paths, added to backend/openapi.py's dicts.
+def add_devices(schemas, paths, ref, arr, obj, enum, op, resp, ID, S, I, B, B64):
+    schemas.update({
+     "CertificateProfile": enum("device","code_signing"),
+     "CaKind": enum("root","issuing"),
+     "CertificateStatus": enum("active","superseded","revoked"),
+     "RevocationReason": enum("unspecified","key_compromise","affiliation_changed","superseded","cessation_of_operation"),
+     "CreateCaRequest": obj({"public_url":dict(S,description="service base URL for the CRL distribution point; defaults to http://{Host}")}),
+     "CaInfo": obj({"id":S,"kind":ref("CaKind"),"name":S,"environment":ref("Environment"),"certificate":dict(B64,description="DER certificate, base64"),"crl_url":S,"created_at":I},["id","kind","name","environment","certificate","crl_url","created_at"]),
+     "CaList": obj({"cas":arr(ref("CaInfo"))},["cas"]),
+     "EnrollRequest": obj({"csr_pem":S,"csr_der":B64,"profile":ref("CertificateProfile"),"renew":B},desc="Exactly one of csr_pem and csr_der."),
+     "DeviceCertificate": obj({"serial":S,"profile":ref("CertificateProfile"),"status":ref("CertificateStatus"),"certificate":B64,"not_before":I,"not_after":I,"issued_at":I,"revoked_at":I,"revocation_reason":ref("RevocationReason")},["serial","profile","status","certificate","not_before","not_after","issued_at"]),
+     "EnrollResponse": obj({"device_id":S,"environment":ref("Environment"),"certificate":ref("DeviceCertificate"),"chain":arr(B64),"existing":B},["device_id","environment","certificate","chain","existing"]),
+     "DeviceInfo": obj({"device_id":S,"environment":ref("Environment"),"certificates":arr(ref("DeviceCertificate"))},["device_id","environment","certificates"]),
+     "DeviceList": obj({"devices":arr(ref("DeviceInfo"))},["devices"]),
+     "RevokeRequest": obj({"serial":S,"reason":ref("RevocationReason")}),
+    })
+    Q=[{"name":"q","in":"query","required":False,"schema":S,"description":"device ids containing this text"},{"name":"limit","in":"query","required":False,"schema":{"type":"integer","minimum":1,"maximum":1000}}]
+    P7={"description":"base64 certs-only PKCS#7","content":{"application/pkcs7-mime":{"schema":S}}}
+    P10={"required":True,"content":{"application/pkcs10":{"schema":dict(S,description="base64 DER PKCS#10 request; the subject CN is the device id")}}}
+    paths.update({
+     "/v1/cas":{"post":op("Create the environment's root and issuing CA (production needs a PKCS#11 KEK)","admin","CreateCaRequest",resp(201,"CaList","Created")),"get":op("The environment's CAs","read",responses=resp(200,"CaList"))},
+     "/v1/cas/{id}/crl":{"get":{**op("The issuing CA's CRL (DER), signed now",None,responses={"200":{"description":"CRL","content":{"application/pkix-crl":{"schema":{"type":"string","format":"binary"}}}}},auth=False,params=ID)}},
+     "/v1/devices":{"get":op("Search the device registry","read",responses=resp(200,"DeviceList"),params=Q)},
+     "/v1/devices/export":{"get":op("Export the registry as JSON lines (one DeviceInfo per line)","read",responses={"200":{"description":"JSON lines","content":{"application/x-ndjson":{"schema":S}}}},params=Q)},
+     "/v1/devices/{id}":{"get":op("A device and its certificate history, newest first","read",responses=resp(200,"DeviceInfo"),params=ID)},
+     "/v1/devices/{id}/enroll":{"post":op("Issue a certificate from a CSR (idempotent by device id; renew to replace a live one)","sign (device id in the token's scope)","EnrollRequest",{**resp(201,"EnrollResponse","Issued"),**resp(200,"EnrollResponse","The live certificate for the same key (a retry)")},params=ID)},
+     "/v1/devices/{id}/revoke":{"post":op("Revoke a certificate (or every unrevoked one) with a reason","admin","RevokeRequest",resp(200,"DeviceInfo"),params=ID)},
+     "/.well-known/est/cacerts":{"get":op("EST (RFC 7030) CA certificates","read",responses={"200":P7})},
+     "/.well-known/est/simpleenroll":{"post":{**op("EST enrolment","sign",responses={"200":P7}),"requestBody":P10}},
+     "/.well-known/est/simplereenroll":{"post":{**op("EST re-enrolment (renewal)","sign",responses={"200":P7}),"requestBody":P10}},
+    })
+add_devices(schemas, paths, ref, arr, obj, enum, op, resp, ID, S, I, B, B64)
 doc={"openapi":"3.1.0","info":{"title":"Cryptera signing service","version":"1","description":"See docs/service-api.md. Request and response types are the structs of the cryptera-proto crate."},
  "servers":[{"url":"/"}],
  "security":[{"bearer":[]}],

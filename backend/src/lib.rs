@@ -9,6 +9,7 @@
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod ca;
 pub mod checkpoint;
 pub mod error;
 pub mod kek;

@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod auth;
 mod bytes;
+pub mod devices;
 pub mod error;
 pub mod keys;
 pub mod paths;

@@ -28,9 +28,19 @@ pub const SIGNING_REQUEST_DENY: &str = "/v1/signing-requests/{id}/deny";
 pub const AUDIT_RECORDS: &str = "/v1/audit/records";
 pub const AUDIT_CHECKPOINT: &str = "/v1/audit/checkpoint";
 pub const AUDIT_CHECKPOINTS: &str = "/v1/audit/checkpoints";
+pub const CAS: &str = "/v1/cas";
+pub const CA_CRL: &str = "/v1/cas/{id}/crl";
+pub const DEVICES: &str = "/v1/devices";
+pub const DEVICES_EXPORT: &str = "/v1/devices/export";
+pub const DEVICE: &str = "/v1/devices/{id}";
+pub const DEVICE_ENROLL: &str = "/v1/devices/{id}/enroll";
+pub const DEVICE_REVOKE: &str = "/v1/devices/{id}/revoke";
+pub const EST_CACERTS: &str = "/.well-known/est/cacerts";
+pub const EST_SIMPLEENROLL: &str = "/.well-known/est/simpleenroll";
+pub const EST_SIMPLEREENROLL: &str = "/.well-known/est/simplereenroll";
 
 /// Every endpoint template, for checks that the router, this list and the OpenAPI document agree.
-pub const ALL: [&str; 26] = [
+pub const ALL: [&str; 36] = [
     HEALTHZ,
     READYZ,
     METRICS,
@@ -57,6 +67,16 @@ pub const ALL: [&str; 26] = [
     AUDIT_RECORDS,
     AUDIT_CHECKPOINT,
     AUDIT_CHECKPOINTS,
+    CAS,
+    CA_CRL,
+    DEVICES,
+    DEVICES_EXPORT,
+    DEVICE,
+    DEVICE_ENROLL,
+    DEVICE_REVOKE,
+    EST_CACERTS,
+    EST_SIMPLEENROLL,
+    EST_SIMPLEREENROLL,
 ];
 
 /// Fills the `{id}` of a template. Ids are opaque but never contain `/`, `?` or `#`.
@@ -70,6 +90,14 @@ pub fn key(id: &str) -> String {
 
 pub fn key_sign(id: &str) -> String {
     with_id(KEY_SIGN, id)
+}
+
+pub fn device_enroll(device_id: &str) -> String {
+    with_id(DEVICE_ENROLL, device_id)
+}
+
+pub fn ca_crl(ca_id: &str) -> String {
+    with_id(CA_CRL, ca_id)
 }
 
 pub fn signing_request(id: &str) -> String {

@@ -3,6 +3,8 @@
 
 mod approvals;
 mod audit;
+mod devices;
+mod est;
 mod key_admin;
 mod keys;
 mod sign;
@@ -58,6 +60,16 @@ pub fn router(state: AppState) -> Router {
         .route(p::AUDIT_RECORDS, get(audit::records))
         .route(p::AUDIT_CHECKPOINT, get(audit::checkpoint))
         .route(p::AUDIT_CHECKPOINTS, get(audit::checkpoints))
+        .route(p::CAS, post(devices::create_cas).get(devices::list_cas))
+        .route(p::CA_CRL, get(devices::crl))
+        .route(p::DEVICES, get(devices::list))
+        .route(p::DEVICES_EXPORT, get(devices::export))
+        .route(p::DEVICE, get(devices::get))
+        .route(p::DEVICE_ENROLL, post(devices::enroll))
+        .route(p::DEVICE_REVOKE, post(devices::revoke))
+        .route(p::EST_CACERTS, get(est::cacerts))
+        .route(p::EST_SIMPLEENROLL, post(est::simpleenroll))
+        .route(p::EST_SIMPLEREENROLL, post(est::simplereenroll))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .route_layer(axum::middleware::from_fn_with_state(

@@ -43,6 +43,8 @@ pub const TABLES: &[&str] = &[
     "audit_checkpoints",
     "service_secrets",
     "rate_buckets",
+    "certificate_authorities",
+    "device_certificates",
 ];
 
 /// Rows per `FETCH` from the backup cursor and per multi-row `INSERT` of a restore.

@@ -57,6 +57,13 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: "",
         postgres: "",
     },
+    Migration {
+        version: 3,
+        name: "devices",
+        portable: include_str!("migrations/0003_devices.sql"),
+        sqlite: "",
+        postgres: "",
+    },
 ];
 
 /// The bookkeeping table, identical on both databases.

@@ -7,6 +7,7 @@
 //! PostgreSQL database. Both run the same versioned migrations ([`migrate`]).
 
 pub mod copy;
+pub mod devices;
 pub mod migrate;
 pub mod postgres;
 mod postgres_conn;
@@ -16,6 +17,7 @@ mod postgres_rows;
 mod postgres_tx;
 pub mod sqlite;
 mod sqlite_audit;
+mod sqlite_ca;
 mod sqlite_rows;
 mod sqlite_tx;
 
@@ -333,4 +335,9 @@ pub trait Store: Send + Sync {
     /// Service-wide sealed secrets (e.g. the audit checkpoint key).
     fn service_secret(&self, name: &str) -> Result<Option<Vec<u8>>>;
     fn put_service_secret(&self, name: &str, sealed: &[u8]) -> Result<()>;
+
+    /// Device certificate provisioning (issue 10); `None` where this database does not have it yet.
+    fn devices(&self) -> Option<&dyn devices::DeviceStore> {
+        None
+    }
 }

@@ -51,7 +51,7 @@ impl SqliteStore {
         super::copy::sqlite_schema(&self.lock())
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave a half-written transaction (SQLite rolls back
         // on drop), so a poisoned lock is still safe to use.
         self.conn
@@ -59,7 +59,7 @@ impl SqliteStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn write<T>(&self, body: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+    pub(super) fn write<T>(&self, body: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         let mut conn = self.lock();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -79,6 +79,10 @@ pub(super) fn unique(what: &'static str) -> impl Fn(rusqlite::Error) -> ServiceE
 }
 
 impl Store for SqliteStore {
+    fn devices(&self) -> Option<&dyn super::devices::DeviceStore> {
+        Some(self)
+    }
+
     fn backup_to(&self, path: &Path) -> Result<()> {
         if path.exists() {
             return Err(ServiceError::Io(format!(
