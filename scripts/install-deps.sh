@@ -5,7 +5,8 @@ set -euo pipefail
 packages=(build-essential pkg-config opensc openssl)
 if [ "${1:-all}" != demo ]; then
   packages+=(libengine-pkcs11-openssl openssh-client libp11-kit-dev p11-kit sqlite3
-    file osslsigncode gcab wixl default-jdk-headless gnutls-bin p11-kit-modules openssh-server python3-pykcs11 socat iproute2 valgrind postgresql)
+    file osslsigncode gcab wixl default-jdk-headless gnutls-bin p11-kit-modules openssh-server python3-pykcs11 socat iproute2 valgrind postgresql
+    python3-cryptography python3-venv)
 fi
 missing=()
 for p in "${packages[@]}"; do

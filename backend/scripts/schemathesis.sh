@@ -23,7 +23,7 @@ backend=${BACKEND:-$target/release/cryptera-backend}
 
 if [ ! -x "$venv/bin/schemathesis" ]; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q 'schemathesis>=4,<5'
+  "$venv/bin/pip" install -q 'schemathesis==4.32.5'
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/cryptera-schemathesis.XXXXXX")
