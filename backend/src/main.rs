@@ -102,6 +102,9 @@ enum Command {
     /// Keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Device certificate authorities (issue 10).
+    #[command(subcommand)]
+    Ca(CaCommand),
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -246,6 +249,22 @@ enum KeyCommand {
         /// Approvals required before each signature (M of N).
         #[arg(long, default_value_t = 0)]
         approvals_required: u32,
+        #[arg(long)]
+        allow_production_keys_with_file_kek: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum CaCommand {
+    /// Create an environment's root and issuing CA and print them as JSON.
+    Create {
+        #[arg(long)]
+        org: String,
+        #[arg(long, value_parser = parse_environment)]
+        environment: Environment,
+        /// The service's public base URL, named as the CRL distribution point of issued certificates.
+        #[arg(long)]
+        public_url: String,
         #[arg(long)]
         allow_production_keys_with_file_kek: bool,
     },
@@ -452,6 +471,29 @@ fn run(cli: Cli) -> Result<ExitCode, ServiceError> {
             println!(
                 "{}",
                 serde_json::to_string_pretty(&info).unwrap_or_default()
+            );
+        }
+        Command::Ca(CaCommand::Create {
+            org: org_name,
+            environment,
+            public_url,
+            allow_production_keys_with_file_kek,
+        }) => {
+            use cryptera_backend::ca::issue;
+            let config = ServiceConfig {
+                allow_production_with_file_kek: allow_production_keys_with_file_kek,
+                ..ServiceConfig::default()
+            };
+            let state = open(config)?;
+            let org = org(&state, &org_name)?;
+            let audit = AuditEvent::new(&org.id, "svc", "ca.create", "");
+            let (root, issuing) = issue::create_cas(&state, &org, environment, &public_url, audit)?;
+            let list = cryptera_proto::devices::CaList {
+                cas: vec![issue::ca_info(&root), issue::ca_info(&issuing)],
+            };
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&list).unwrap_or_default()
             );
         }
         Command::Audit(AuditCommand::Verify) => {

@@ -512,3 +512,30 @@ async fn est_cacerts_simpleenroll_and_simplereenroll_through_curl() {
     assert_eq!(info.certificates[0].status, CertificateStatus::Active);
     assert_eq!(info.certificates[1].status, CertificateStatus::Superseded);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ca_create_on_the_command_line() {
+    let service = TestService::start().await;
+    service.org("acme");
+    let output = service
+        .command()
+        .args(["ca", "create", "--org", "acme", "--environment", "trial"])
+        .args(["--public-url", "https://sign.example.test"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let list: CaList = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(list.cas[0].name, "acme Trial Root CA");
+    assert_eq!(list.cas[1].name, "acme Trial Issuing CA");
+    let output = service
+        .command()
+        .args(["ca", "create", "--org", "acme", "--environment", "production"])
+        .args(["--public-url", "https://sign.example.test"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "production CAs need a PKCS#11 KEK");
+}
