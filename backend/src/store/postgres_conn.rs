@@ -30,6 +30,7 @@ pub(super) const LOCK_IDEMPOTENCY: i32 = 0x4372_0002;
 pub(super) const LOCK_MIGRATIONS: i32 = 0x4372_0003;
 
 /// An owned statement parameter. Deliberately not `Debug`: values include sealed keys and hashes.
+#[derive(Clone)]
 pub(super) enum Value {
     Int(Option<i64>),
     Float(f64),
@@ -113,13 +114,25 @@ fn retryable(err: &sqlx::Error) -> bool {
     matches!(code.as_deref(), Some("40001" | "40P01"))
 }
 
+/// For statements before COMMIT: besides conflicts, a connection that died (e.g. the database
+/// restarted) is worth another attempt on a fresh one, since nothing uncommitted survives it.
 impl From<sqlx::Error> for Failure {
     fn from(err: sqlx::Error) -> Self {
-        if retryable(&err) {
+        if retryable(&err) || matches!(err, sqlx::Error::Io(_)) {
             Self::Retry(err.to_string())
         } else {
             Self::Fail(ServiceError::storage(err))
         }
+    }
+}
+
+/// For COMMIT: a conflict rolled the transaction back (retry), but a connection lost during COMMIT
+/// leaves its outcome unknown, so that fails the request rather than risking a second application.
+fn commit_failure(err: sqlx::Error) -> Failure {
+    if retryable(&err) {
+        Failure::Retry(err.to_string())
+    } else {
+        Failure::Fail(ServiceError::storage(err))
     }
 }
 
@@ -182,40 +195,51 @@ impl Pg {
         Ok(Self { pool, location })
     }
 
-    /// One statement outside any transaction; its rows.
+    /// One statement outside any transaction (a read); its rows. A connection found dead (e.g. after
+    /// a database restart) is dropped and the read tried once more on another: it changed nothing.
     pub(super) fn rows(&self, sql: impl Into<Sql>, args: Vec<Value>) -> Result<Vec<PgRow>> {
         let sql = sql.into();
-        self.pool
-            .acquire()?
-            .step(|mut conn| async move {
+        let mut last = None;
+        for _ in 0..2 {
+            let (sql, args) = (sql.clone(), args.clone());
+            let result = self.pool.acquire()?.step(|mut conn| async move {
                 let result = statement(&sql, args).fetch_all(&mut conn).await;
                 (conn, result)
-            })
-            .map_err(ServiceError::storage)
+            });
+            match result {
+                Err(err) if err.as_database_error().is_none() => last = Some(err),
+                other => return other.map_err(ServiceError::storage),
+            }
+        }
+        Err(ServiceError::storage(
+            last.unwrap_or(sqlx::Error::PoolClosed),
+        ))
     }
 
     /// One statement outside any transaction; its first row, if any.
     pub(super) fn row(&self, sql: impl Into<Sql>, args: Vec<Value>) -> Result<Option<PgRow>> {
-        let sql = sql.into();
-        self.pool
-            .acquire()?
-            .step(|mut conn| async move {
-                let result = statement(&sql, args).fetch_optional(&mut conn).await;
-                (conn, result)
-            })
-            .map_err(ServiceError::storage)
+        Ok(self.rows(sql, args)?.into_iter().next())
     }
 
+    /// Starts a transaction with `statement`; a dead connection is replaced (nothing ran on it yet).
     fn begin(&self, statement: &'static str) -> Result<Tx<'_>> {
-        let mut tx = Tx {
-            conn: self.pool.acquire()?,
-            open: false,
-            failed: false,
-        };
-        tx.execute(statement, Vec::new())
-            .map_err(ServiceError::storage)?;
-        tx.open = true;
-        Ok(tx)
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let mut tx = Tx {
+                conn: self.pool.acquire()?,
+                open: false,
+                failed: false,
+            };
+            match tx.execute(statement, Vec::new()) {
+                Ok(_) => {
+                    tx.open = true;
+                    return Ok(tx);
+                }
+                Err(err) if err.as_database_error().is_none() && attempts < 3 => continue,
+                Err(err) => return Err(ServiceError::storage(err)),
+            }
+        }
     }
 
     /// Runs `body` in a transaction and commits; see the module comment for retries. `body` returning
@@ -366,7 +390,7 @@ impl Tx<'_> {
         }
         let committed = self.execute("COMMIT", Vec::new());
         self.open = false;
-        committed.map(drop).map_err(Failure::from)
+        committed.map(drop).map_err(commit_failure)
     }
 
     fn rollback(mut self) {

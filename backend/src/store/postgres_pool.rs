@@ -5,7 +5,8 @@
 //! so an answer costs no hand-over between threads (on a busy 2-core machine that hand-over was most of
 //! a statement's latency). The pool is a plain mutex-and-condvar list of idle connections with a cap;
 //! no background tasks, no health pings: a connection that fails below SQL (I/O, protocol) is dropped
-//! instead of returned, and the next request opens a new one.
+//! instead of returned, with the idle ones (after a server restart they are all dead), and the next
+//! request opens a new one.
 
 use std::future::Future;
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -205,9 +206,17 @@ impl Pool {
 
     fn release(&self, conn: Conn) {
         if conn.broken || conn.inner.is_none() {
-            self.state().open -= 1;
-            self.freed.notify_one();
+            // One dead connection usually means a restarted or failed-over server: the idle ones are
+            // dead too, so they go now instead of failing one request each.
+            let idle = {
+                let mut state = self.state();
+                let idle = std::mem::take(&mut state.idle);
+                state.open -= 1 + idle.len();
+                idle
+            };
+            self.freed.notify_all();
             conn.close();
+            idle.into_iter().for_each(Conn::close);
         } else {
             self.state().idle.push(conn);
             self.freed.notify_one();
