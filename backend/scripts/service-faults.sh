@@ -9,7 +9,7 @@
 # has exactly one audit record, `cryptera-backend audit verify` passes and every 429 carried Retry-After.
 #
 #   backend/scripts/service-faults.sh            # both databases, FAULTS_SECONDS (default 30) of load each
-#   FAULTS_SECONDS=300 backend/scripts/service-faults.sh   # the long run
+#   FAULTS_SECONDS=300 FAULTS_EVERY=20 backend/scripts/service-faults.sh   # the long run: a fault every 20 s
 #   FAULTS_DATABASES=sqlite backend/scripts/service-faults.sh
 #
 # Needs python3 with `cryptography`, curl, and Debian's postgresql for the PostgreSQL half.
@@ -124,10 +124,20 @@ scenario() {
     --threads "$threads" --seconds "$seconds" --out "$dir/results.json" &
   local driver=$!
   pids+=("$driver")
-  sleep "$(python3 -c "print($seconds * 0.3)")"
-  kill_and_restart 1 "$first" "$port1"
-  sleep "$(python3 -c "print($seconds * 0.3)")"
-  if [ -n "$url" ]; then restart_postgres; else kill_and_restart 2 "$second" "$port2"; fi
+  # A fault every FAULTS_EVERY seconds while the load runs, in turn: SIGKILL of process 1, then PostgreSQL
+  # restarted (on SQLite: SIGKILL of process 2).
+  local every=${FAULTS_EVERY:-$((seconds * 3 / 10))} started=$SECONDS turn=0
+  while [ $((SECONDS - started + every)) -lt "$seconds" ]; do
+    sleep "$every"
+    turn=$((turn + 1))
+    if [ $((turn % 2)) -eq 1 ]; then
+      kill_and_restart 1 "$first" "$port1"
+    elif [ -n "$url" ]; then
+      restart_postgres
+    else
+      kill_and_restart 2 "$second" "$port2"
+    fi
+  done
   local status=0
   wait "$driver" || status=1
 
