@@ -9,7 +9,7 @@ export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-2}
 cargo build --release -p cryptera-pkcs11
 cargo test --release --workspace
 # The service's tests again, on PostgreSQL (a temporary server on 127.0.0.1; each test its own database).
-backend/scripts/with-postgres.sh cargo test --release -p cryptera-backend
+backend/scripts/test-postgres.sh
 # The service under load and faults (two processes, SIGKILL, PostgreSQL restart; ~75 s) and its API fuzzed
 # from the OpenAPI document (schemathesis from PyPI, ~40 s).
 backend/scripts/service-faults.sh
@@ -28,6 +28,7 @@ bash pkcs11-tests/scripts/stress.sh
 bash pkcs11-tests/scripts/remote.sh
 bash pkcs11-tests/scripts/remote-clients.sh
 bash pkcs11-tests/scripts/remote-faults.sh
+bash pkcs11-tests/scripts/devices.sh
 # Supply chain (cargo-deny: licences, bans, sources; advisories when the database is reachable) and the
 # fuzz smoke run (each cargo-fuzz target 20 s from its committed corpus); see docs/ROBUSTNESS.md.
 bash scripts/deny.sh

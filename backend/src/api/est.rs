@@ -19,8 +19,13 @@ use crate::error::{Result, ServiceError};
 use crate::server::AppState;
 
 fn pkcs7_response(der: &[u8], content_type: &'static str) -> Response {
-    let mut text = base64::engine::general_purpose::STANDARD.encode(der);
-    text.push('\n');
+    // MIME base64 (RFC 2045): lines of 64 characters, which `openssl base64 -d` also expects.
+    let encoded = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut text = String::with_capacity(encoded.len() + encoded.len() / 64 + 1);
+    for line in encoded.as_bytes().chunks(64) {
+        text.push_str(std::str::from_utf8(line).unwrap_or_default());
+        text.push('\n');
+    }
     (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
