@@ -107,6 +107,7 @@ scenario() {
   if [ -n "$url" ]; then cp -a "$first" "$second"; else second=$first; fi
   local port1 port2
   port1=$(free_port) port2=$(free_port)
+  while [ "$port2" = "$port1" ]; do port2=$(free_port); done
   serve 1 "$first" "$port1"
   serve 2 "$second" "$port2"
   local api="http://127.0.0.1:$port1"
