@@ -21,7 +21,7 @@ use cryptera_backend::kek::Kek;
 use cryptera_backend::store::sqlite::SqliteStore;
 use cryptera_backend::store::OrgRecord;
 use cryptera_backend::{api, AppState, ServiceConfig};
-use cryptera_fuzz::{tracing, work_dir, Reader};
+use cryptera_fuzz::{disk_work_dir, tracing, Reader};
 use cryptera_proto::auth::{
     CreateTokenRequest, CreateUserRequest, KeyScope, LoginRequest, Operation, Role,
     TotpConfirmRequest,
@@ -134,15 +134,7 @@ fn harness() -> &'static Mutex<Harness> {
     static HARNESS: OnceLock<Mutex<Harness>> = OnceLock::new();
     HARNESS.get_or_init(|| {
         // On disk, not tmpfs: the databases of a long run add up.
-        let base = std::env::temp_dir().join("cryptera-fuzz-service");
-        let _ = std::fs::create_dir_all(&base);
-        let base = {
-            let dir = work_dir("service_requests");
-            let _ = std::fs::remove_dir_all(&dir);
-            base.join(dir.file_name().expect("dir name"))
-        };
-        let _ = std::fs::remove_dir_all(&base);
-        std::fs::create_dir_all(&base).expect("service base dir");
+        let base = disk_work_dir("service_requests");
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -95,17 +95,25 @@ pub fn exact(bytes: &[u8]) -> Box<[u8]> {
 }
 
 /// A per-process scratch directory: on tmpfs when there is one (the store's fsyncs are then cheap),
-/// under `/tmp` otherwise. Directories of processes that no longer exist are removed first.
+/// under the temp dir otherwise. Directories of processes that no longer exist are removed first.
 pub fn work_dir(name: &str) -> PathBuf {
     let shm = Path::new("/dev/shm");
     let base = if shm.is_dir() {
         shm.to_path_buf()
     } else {
         std::env::temp_dir()
-    }
-    .join("cryptera-fuzz");
-    let _ = std::fs::create_dir_all(&base);
-    if let Ok(entries) = std::fs::read_dir(&base) {
+    };
+    scratch_dir(&base.join("cryptera-fuzz"), name)
+}
+
+/// A per-process scratch directory on disk (for data that grows over a long run).
+pub fn disk_work_dir(name: &str) -> PathBuf {
+    scratch_dir(&std::env::temp_dir().join("cryptera-fuzz"), name)
+}
+
+fn scratch_dir(base: &Path, name: &str) -> PathBuf {
+    let _ = std::fs::create_dir_all(base);
+    if let Ok(entries) = std::fs::read_dir(base) {
         for entry in entries.flatten() {
             let file_name = entry.file_name();
             let pid = file_name
