@@ -69,8 +69,9 @@ run_schemathesis() {
     "$@" || status=$?
 }
 # Revoking a token is fuzzed last: the fuzzer finds the token's own id (GET /v1/tokens) and revokes it,
-# after which every other operation would only meet 401.
-run_schemathesis --exclude-path-regex '^/v1/tokens/\{id\}$' "$@"
+# after which every other operation would only meet 401. The EST routes take DER (application/pkcs10),
+# which schemathesis cannot generate; the `service_requests` cargo-fuzz target covers bodies instead.
+run_schemathesis --exclude-path-regex '^(/v1/tokens/\{id\}|/\.well-known/est/.*)$' "$@"
 run_schemathesis --include-path '/v1/tokens/{id}' "$@"
 if grep -q "panicked" "$work/server.log"; then
   echo "schemathesis.sh: the service panicked:"; grep -A3 "panicked" "$work/server.log" | head -20
