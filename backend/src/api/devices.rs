@@ -219,8 +219,10 @@ async fn search(state: &AppState, caller: Caller, query: DeviceQuery) -> Result<
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<DeviceQuery>,
+    query: std::result::Result<Query<DeviceQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<DeviceList>> {
+    // A bad query string answers the JSON `invalid_request`, not axum's plain-text rejection.
+    let Query(query) = query.map_err(|err| ServiceError::InvalidRequest(err.body_text()))?;
     let devices = search(&state, caller, query).await?;
     Ok(Json(DeviceList { devices }))
 }
@@ -229,8 +231,10 @@ pub async fn list(
 pub async fn export(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<DeviceQuery>,
+    query: std::result::Result<Query<DeviceQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response> {
+    // A bad query string answers the JSON `invalid_request`, not axum's plain-text rejection.
+    let Query(query) = query.map_err(|err| ServiceError::InvalidRequest(err.body_text()))?;
     let devices = search(&state, caller, query).await?;
     let mut body = Vec::new();
     for device in &devices {
