@@ -290,6 +290,22 @@ fn struct_bytes<T>(value: &T) -> Vec<u8> {
         .to_vec()
 }
 
+/// The declared sizes at which the module reads the parameter of `kind` as a structure with pointers.
+fn pointer_sizes(kind: CK_ULONG) -> &'static [usize] {
+    const OAEP: usize = std::mem::size_of::<CK_RSA_PKCS_OAEP_PARAMS>();
+    const GCM: usize = std::mem::size_of::<CK_GCM_PARAMS>();
+    const GCM_240: usize = 5 * std::mem::size_of::<CK_ULONG>();
+    const ECDH: usize = std::mem::size_of::<CK_ECDH1_DERIVE_PARAMS>();
+    const EDDSA: usize = std::mem::size_of::<CK_EDDSA_PARAMS>();
+    match kind {
+        CKM_RSA_PKCS_OAEP => &[OAEP],
+        CKM_AES_GCM => &[GCM, GCM_240],
+        CKM_ECDH1_DERIVE => &[ECDH],
+        CKM_EDDSA => &[EDDSA],
+        _ => &[],
+    }
+}
+
 /// The parameter structure of the family `kind` belongs to (or of another family, which the module
 /// must reject by size), as bytes.
 fn param_struct(r: &mut Reader, kind: CK_ULONG, keep: &mut Vec<Box<[u8]>>) -> Vec<u8> {
@@ -306,11 +322,14 @@ fn param_struct(r: &mut Reader, kind: CK_ULONG, keep: &mut Vec<Box<[u8]>>) -> Ve
         CKM_EDDSA => 5,
         _ => 6,
     };
+    // Another family's structure, for a mechanism whose parameter the module reads as a structure
+    // holding pointers, would have it follow non-pointers: the caller's undefined behaviour, not the
+    // module's. Those mechanisms get their own structure (either GCM layout for GCM).
     let selector = r.u8();
-    let family = if selector & 0x80 != 0 {
-        selector % 8
-    } else {
-        family
+    let family = match (selector & 0x80 != 0, pointer_sizes(kind).is_empty()) {
+        (true, true) => selector % 8,
+        (true, false) if family == 2 => 2 + (selector & 1),
+        _ => family,
     };
     match family {
         0 => {
@@ -408,11 +427,17 @@ fn mechanism(r: &mut Reader, kind: CK_ULONG) -> RawMechanism {
     let offset = usize::from(layout & 0x04 != 0);
     let (param, pointer, len) = match layout & 0x03 {
         0 | 1 => {
-            let declared = if layout & 0x03 == 1 {
+            let mut declared = if layout & 0x03 == 1 {
                 usize::from(r.u8())
             } else {
                 body.len()
             };
+            // A wrong size at which the module would still read pointers from the bytes (GCM's
+            // two layouts) stays wrong, but not readable: the harness's pointers are only those it
+            // wrote.
+            if declared != body.len() && pointer_sizes(kind).contains(&declared) {
+                declared += 1;
+            }
             let mut buffer = vec![0u8; offset + body.len().max(declared)];
             buffer[offset..offset + body.len()].copy_from_slice(&body);
             let mut buffer = buffer.into_boxed_slice();
