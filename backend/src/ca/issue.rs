@@ -339,9 +339,15 @@ pub fn enrol(state: &AppState, enrolment: Enrolment<'_>) -> Result<EnrollRespons
                         .collect::<Vec<_>>()
                         .join(","),
                 );
+            // The registry orders a device's certificates by issue time: a renewal within the same
+            // second as the certificate it replaces still comes out newest.
+            let mut record = record.clone();
+            if let Some(newest) = current.first() {
+                record.issued_at = record.issued_at.max(newest.issued_at + 1);
+            }
             outcome = Some((record.clone(), false));
             Ok(DeviceChange {
-                insert: Some(record.clone()),
+                insert: Some(record),
                 updates,
                 audit: vec![audit],
             })

@@ -10,6 +10,7 @@ pub mod copy;
 pub mod devices;
 pub mod migrate;
 pub mod postgres;
+mod postgres_ca;
 mod postgres_conn;
 mod postgres_pool;
 pub use postgres_pool::blocking_section;

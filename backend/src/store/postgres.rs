@@ -81,6 +81,10 @@ fn certificates_json(key: &KeyRecord) -> String {
 }
 
 impl Store for PgStore {
+    fn devices(&self) -> Option<&dyn super::devices::DeviceStore> {
+        Some(self)
+    }
+
     fn ping(&self) -> Result<()> {
         self.pg.row("SELECT 1", Vec::new()).map(drop)
     }
