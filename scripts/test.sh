@@ -9,7 +9,7 @@ export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-2}
 cargo build --release -p cryptera-pkcs11
 cargo test --release --workspace
 # The service's tests again, on PostgreSQL (a temporary server on 127.0.0.1; each test its own database).
-backend/scripts/with-postgres.sh cargo test --release -p cryptera-backend
+backend/scripts/test-postgres.sh
 # The service under load and faults (two processes, SIGKILL, PostgreSQL restart; ~75 s) and its API fuzzed
 # from the OpenAPI document (schemathesis from PyPI, ~40 s).
 backend/scripts/service-faults.sh
