@@ -56,7 +56,7 @@ impl Default for ServiceConfig {
             allow_production_with_file_kek: false,
             login_failure_delay: Duration::from_millis(500),
             session_lifetime_secs: 12 * 3600,
-            approval_retry_after_secs: 30,
+            approval_retry_after_secs: 5,
             deletion_retention_secs: 30 * 86_400,
             credential_requests_per_minute: 600,
             organisation_requests_per_minute: 3000,
