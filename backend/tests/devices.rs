@@ -533,9 +533,19 @@ async fn ca_create_on_the_command_line() {
     assert_eq!(list.cas[1].name, "acme Trial Issuing CA");
     let output = service
         .command()
-        .args(["ca", "create", "--org", "acme", "--environment", "production"])
+        .args([
+            "ca",
+            "create",
+            "--org",
+            "acme",
+            "--environment",
+            "production",
+        ])
         .args(["--public-url", "https://sign.example.test"])
         .output()
         .unwrap();
-    assert!(!output.status.success(), "production CAs need a PKCS#11 KEK");
+    assert!(
+        !output.status.success(),
+        "production CAs need a PKCS#11 KEK"
+    );
 }

@@ -47,7 +47,7 @@ fn variable(name: &str) -> Option<String> {
         .map(bounded)
 }
 
-/// The kernel's host name (no C call: `unsafe` stays in the ABI layer).
+/// The kernel's host name, read from /proc (no C library call outside the ABI layer).
 fn host_name() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
