@@ -16,7 +16,10 @@ check "a wrong access token is refused (CKR_PIN_INCORRECT)" bash -c "pkcs11-tool
 check "the service's keys appear as private and public key objects" bash -c "pkcs11-tool --module '$module' --slot 10 --login --pin '$token' -O >'$work/objects' 2>&1 && [ \$(grep -c '^Private Key Object' '$work/objects') -eq 3 ] && [ \$(grep -c '^Public Key Object' '$work/objects') -eq 3 ]"
 check "private keys are sensitive and never extractable" bash -c "grep -A4 '^Private Key Object' '$work/objects' | grep -q 'never extractable'"
 # pkcs11-tool picks keys by CKA_ID: find each key's from the listing.
-key_id() { awk -v want="$1" '$1 == "label:" && $2 == want {found=1} found && $1 == "ID:" {print $2; exit}' "$work/objects"; }
+# key_id LABEL [LISTING]: the CKA_ID of LABEL in a saved `pkcs11-tool -O` listing (default: the first).
+key_id() { awk -v want="$1" '$1 == "label:" && $2 == want {found=1} found && $1 == "ID:" {print $2; exit}' "${2:-$work/objects}"; }
+ec_id=$(key_id release-ec)
+ed_id=$(key_id release-ed)
 sign_and_verify() {
   local label=$1 mechanism=$2 digest=$3 id
   id=$(key_id "$label")
@@ -31,14 +34,14 @@ sign_and_verify() {
 }
 check "ECDSA-SHA256 signed in the service verifies with OpenSSL" sign_and_verify release-ec ECDSA-SHA256 sha256
 check "SHA256-RSA-PKCS signed in the service verifies with OpenSSL" sign_and_verify release-rsa SHA256-RSA-PKCS sha256
-check "EdDSA signed in the service verifies in the module" bash -c "id=\$(awk '\$1 == \"label:\" && \$2 == \"release-ed\" {f=1} f && \$1 == \"ID:\" {print \$2; exit}' '$work/objects'); pkcs11-tool --module '$module' --slot 10 --login --pin '$token' --sign --id \$id -m EDDSA -i '$work/data' -o '$work/ed.sig' && pkcs11-tool --module '$module' --slot 10 --login --pin '$token' --verify --id \$id -m EDDSA -i '$work/data' --signature-file '$work/ed.sig' 2>&1 | grep -q 'Signature is valid'"
-check "the module's verification of a service signature" bash -c "pkcs11-tool --module '$module' --slot 10 --login --pin '$token' --verify --id \$(awk '\$1 == \"label:\" && \$2 == \"release-ec\" {f=1} f && \$1 == \"ID:\" {print \$2; exit}' '$work/objects') -m ECDSA-SHA256 --signature-format openssl -i '$work/data' --signature-file '$work/release-ec.sig' 2>&1 | grep -q 'Signature is valid'"
+check "EdDSA signed in the service verifies in the module" bash -c "id=$ed_id; pkcs11-tool --module '$module' --slot 10 --login --pin '$token' --sign --id \$id -m EDDSA -i '$work/data' -o '$work/ed.sig' && pkcs11-tool --module '$module' --slot 10 --login --pin '$token' --verify --id \$id -m EDDSA -i '$work/data' --signature-file '$work/ed.sig' 2>&1 | grep -q 'Signature is valid'"
+check "the module's verification of a service signature" bash -c "pkcs11-tool --module '$module' --slot 10 --login --pin '$token' --verify --id $ec_id -m ECDSA-SHA256 --signature-format openssl -i '$work/data' --signature-file '$work/release-ec.sig' 2>&1 | grep -q 'Signature is valid'"
 check "the local audit file records the remote signature with the service's request id" grep -q '"event":"sign","rv":"CKR_OK".*"key_label":"release-rsa".*"request_id":"req_' "$work/store/audit.jsonl"
 check "no access token in the audit file" bash -c "! grep -q '${token##*_}' '$work/store/audit.jsonl'"
 generated_key() {
   user --keypairgen --key-type EC:secp384r1 --label release-new >"$work/gen.out" 2>&1 &&
     user -O >"$work/objects2" 2>&1 &&
-    id=$(awk '$1 == "label:" && $2 == "release-new" {f=1} f && $1 == "ID:" {print $2; exit}' "$work/objects2") &&
+    id=$(key_id release-new "$work/objects2") &&
     [ -n "$id" ] &&
     user --sign --id "$id" -m ECDSA-SHA384 -i "$work/data" -o "$work/new.sig" &&
     user --verify --id "$id" -m ECDSA-SHA384 -i "$work/data" --signature-file "$work/new.sig" 2>&1 | grep -q 'Signature is valid' &&
@@ -80,7 +83,7 @@ approvals_test() {
   "$backend" key create --org acme --label release-gated --algorithm ecdsa_p256 --environment development \
     --approvals-required 1 >/dev/null || return 1
   user -O >"$work/objects3" 2>&1
-  id=$(awk '$1 == "label:" && $2 == "release-gated" {f=1} f && $1 == "ID:" {print $2; exit}' "$work/objects3")
+  id=$(key_id release-gated "$work/objects3")
   # One approver per verdict: each TOTP time step is accepted once per user, the next step early.
   for verdict in approve:alice deny:bob; do
     approver=${verdict#*:}; verdict=${verdict%%:*}
@@ -106,5 +109,5 @@ approvals_test() {
 check "approvals: C_Sign waits, an approval completes it, a denial rejects it" approvals_test
 
 service_stop
-check "service down: signing fails with CKR_DEVICE_ERROR" bash -c "pkcs11-tool --module '$module' --slot 10 --login --pin '$token' --sign --id \$(awk '\$1 == \"label:\" && \$2 == \"release-ec\" {f=1} f && \$1 == \"ID:\" {print \$2; exit}' '$work/objects') -m ECDSA-SHA256 -i '$work/data' -o '$work/x' 2>&1 | grep -q CKR_DEVICE_ERROR"
+check "service down: signing fails with CKR_DEVICE_ERROR" bash -c "pkcs11-tool --module '$module' --slot 10 --login --pin '$token' --sign --id $ec_id -m ECDSA-SHA256 -i '$work/data' -o '$work/x' 2>&1 | grep -q CKR_DEVICE_ERROR"
 done_checks
