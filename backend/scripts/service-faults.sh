@@ -74,19 +74,55 @@ kill_and_restart() {
 }
 
 pg_restarts=0
-restart_postgres() {
-  local data bindir owner
-  data=$(psql "$CRYPTERA_TEST_POSTGRES" -X -At -c 'SHOW data_directory')
+pg_data= pg_opts=
+# pg_control stop|start|restart: pg_ctl on the test cluster, as its owner.
+pg_control() {
+  local bindir owner
+  [ -n "$pg_data" ] || pg_data=$(psql "$CRYPTERA_TEST_POSTGRES" -X -At -c 'SHOW data_directory')
   bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
-  owner=$(stat -c %U "$data")
-  local pg_ctl=("$bindir/pg_ctl" -D "$data" -m fast -w -t 60 restart)
+  owner=$(stat -c %U "$pg_data")
+  local pg_ctl=("$bindir/pg_ctl" -D "$pg_data" -m fast -w -t 60 "$1")
+  # `restart` reuses the server's options (port, sockets); `stop` then `start` must be given them.
+  if [ "$1" = stop ]; then pg_opts=$(cut -d' ' -f2- "$pg_data/postmaster.opts"); fi
+  if [ "$1" = start ]; then pg_ctl+=(-l "$pg_data/restarted.log" -o "$pg_opts"); fi
   if [ "$(id -u)" -eq 0 ] && [ "$owner" != root ]; then
     runuser -u "$owner" -- "${pg_ctl[@]}" >/dev/null
   else
     "${pg_ctl[@]}" >/dev/null
   fi
+}
+
+restart_postgres() {
+  pg_control restart
   pg_restarts=$((pg_restarts + 1))
   echo "  $(date +%T) PostgreSQL restarted (pg_ctl restart -m fast)"
+}
+
+# database_down_check API TOKEN KEY: with PostgreSQL stopped, a read and a signing request are answered
+# 503 `unavailable` (not 500: nothing is wrong with the request, it may succeed in a moment); started
+# again, the same requests succeed.
+database_down_check() {
+  local api=$1 token=$2 key=$3 failed=0 code
+  local sign
+  sign="{\"mechanism\":\"ecdsa_sha256\",\"digest\":\"$(head -c 32 /dev/zero | base64)\",\"idempotency_key\":\"down-check-1\"}"
+  pg_control stop
+  code=$(curl -s -o "$work/down-read.json" -w '%{http_code}' "$api/v1/keys/$key" -H "authorization: Bearer $token")
+  if [ "$code" != 503 ] || ! grep -q '"unavailable"' "$work/down-read.json"; then
+    echo "service-faults: database stopped, GET key answered $code: $(cat "$work/down-read.json")"; failed=1
+  fi
+  code=$(curl -s -o "$work/down-sign.json" -w '%{http_code}' "$api/v1/keys/$key/sign" \
+    -H "authorization: Bearer $token" -H 'content-type: application/json' -d "$sign")
+  if [ "$code" != 503 ] || ! grep -q '"unavailable"' "$work/down-sign.json"; then
+    echo "service-faults: database stopped, sign answered $code: $(cat "$work/down-sign.json")"; failed=1
+  fi
+  pg_control start
+  code=$(curl -s -o /dev/null -w '%{http_code}' "$api/v1/keys/$key" -H "authorization: Bearer $token")
+  [ "$code" = 200 ] || { echo "service-faults: database started again, GET key answered $code"; failed=1; }
+  code=$(curl -s -o /dev/null -w '%{http_code}' "$api/v1/keys/$key/sign" -H "authorization: Bearer $token" \
+    -H 'content-type: application/json' -d "$sign")
+  [ "$code" = 200 ] || { echo "service-faults: database started again, sign answered $code"; failed=1; }
+  [ "$failed" = 0 ] && echo "service-faults (postgres): database stopped → 503 unavailable; started → 200"
+  return "$failed"
 }
 
 # scenario NAME [DATABASE_URL]: the whole run on one database; fails on any finding.
@@ -152,11 +188,12 @@ import json, sys
 counts = json.load(open(sys.argv[1]))["counts"]
 five = sum(v for k, v in counts.items() if k.startswith("status_5"))
 print(f"service-faults ({sys.argv[2]}): requests {counts.get('requests', 0)}, 200 {counts.get('status_200', 0)}, "
-      f"202 {counts.get('status_202', 0)}, 429 {counts.get('status_429', 0)}, 5xx {five}, "
+      f"202 {counts.get('status_202', 0)}, 429 {counts.get('status_429', 0)}, 5xx {five} (503 {counts.get('status_503', 0)}, 500 {counts.get('status_500', 0)}), "
       f"no answer {counts.get('connection_errors', 0)}, retries {counts.get('retries', 0)}, "
       f"deliberate repeats {counts.get('deliberate_repeats', 0)}, 429 without Retry-After "
       f"{counts.get('429_without_retry_after', 0)}, kills {sys.argv[3]}, database restarts {sys.argv[4]}")
 EOF
+  if [ -n "$url" ]; then database_down_check "http://127.0.0.1:$port1" "$token" "$key_id" || status=1; fi
   local n
   for n in 1 2; do kill "${serve_pid[$n]}" 2>/dev/null || true; wait "${serve_pid[$n]}" 2>/dev/null || true; done
   if [ "$status" -ne 0 ]; then

@@ -114,11 +114,44 @@ fn retryable(err: &sqlx::Error) -> bool {
     matches!(code.as_deref(), Some("40001" | "40P01"))
 }
 
+/// The database is out of reach rather than refusing the statement: the connection failed below SQL
+/// (refused, reset, closed) or the server said it is shutting down, starting up or out of connections
+/// (SQLSTATE class 08, 57P01–57P03, 53300). Nothing uncommitted survives it, and the request may
+/// succeed in a moment: `503`, not `500`.
+pub(super) fn out_of_reach(err: &sqlx::Error) -> bool {
+    match err.as_database_error() {
+        None => !matches!(
+            err,
+            sqlx::Error::RowNotFound
+                | sqlx::Error::ColumnNotFound(_)
+                | sqlx::Error::ColumnIndexOutOfBounds { .. }
+                | sqlx::Error::ColumnDecode { .. }
+                | sqlx::Error::Decode(_)
+                | sqlx::Error::TypeNotFound { .. }
+                | sqlx::Error::Configuration(_)
+        ),
+        Some(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
+        }),
+    }
+}
+
+/// A storage error as the client should see it: [`ServiceError::Unavailable`] (logged here, with
+/// its cause) when the database is out of reach, an internal error otherwise.
+pub(super) fn storage_error(err: sqlx::Error) -> ServiceError {
+    if out_of_reach(&err) {
+        tracing::warn!(error = %err, "the database is unreachable; answering 503");
+        ServiceError::Unavailable
+    } else {
+        ServiceError::storage(err)
+    }
+}
+
 /// For statements before COMMIT: besides conflicts, a connection that died (e.g. the database
 /// restarted) is worth another attempt on a fresh one, since nothing uncommitted survives it.
 impl From<sqlx::Error> for Failure {
     fn from(err: sqlx::Error) -> Self {
-        if retryable(&err) || matches!(err, sqlx::Error::Io(_)) {
+        if retryable(&err) || out_of_reach(&err) {
             Self::Retry(err.to_string())
         } else {
             Self::Fail(ServiceError::storage(err))
@@ -127,7 +160,8 @@ impl From<sqlx::Error> for Failure {
 }
 
 /// For COMMIT: a conflict rolled the transaction back (retry), but a connection lost during COMMIT
-/// leaves its outcome unknown, so that fails the request rather than risking a second application.
+/// leaves its outcome unknown, so that fails the request (`500`, not `503`: it may have been applied)
+/// rather than risking a second application.
 fn commit_failure(err: sqlx::Error) -> Failure {
     if retryable(&err) {
         Failure::Retry(err.to_string())
@@ -190,6 +224,10 @@ impl Pg {
             ServiceError::Storage(cause) => {
                 ServiceError::Storage(format!("connecting to {location}: {cause}"))
             }
+            // At start, "unavailable" would say less than the cause logged just before.
+            ServiceError::Unavailable => {
+                ServiceError::Storage(format!("connecting to {location}: unreachable"))
+            }
             other => other,
         })?;
         Ok(Self { pool, location })
@@ -207,13 +245,11 @@ impl Pg {
                 (conn, result)
             });
             match result {
-                Err(err) if err.as_database_error().is_none() => last = Some(err),
+                Err(err) if out_of_reach(&err) => last = Some(err),
                 other => return other.map_err(ServiceError::storage),
             }
         }
-        Err(ServiceError::storage(
-            last.unwrap_or(sqlx::Error::PoolClosed),
-        ))
+        Err(storage_error(last.unwrap_or(sqlx::Error::PoolClosed)))
     }
 
     /// One statement outside any transaction; its first row, if any.
@@ -236,8 +272,8 @@ impl Pg {
                     tx.open = true;
                     return Ok(tx);
                 }
-                Err(err) if err.as_database_error().is_none() && attempts < 3 => continue,
-                Err(err) => return Err(ServiceError::storage(err)),
+                Err(err) if out_of_reach(&err) && attempts < 3 => continue,
+                Err(err) => return Err(storage_error(err)),
             }
         }
     }
@@ -249,6 +285,7 @@ impl Pg {
         mut body: impl FnMut(&mut Tx<'_>) -> Result<T, Failure>,
     ) -> Result<T> {
         let mut last = String::new();
+        let mut lost_database = false;
         for attempt in 1..=MAX_ATTEMPTS {
             let mut tx = self.begin("BEGIN")?;
             match body(&mut tx) {
@@ -258,6 +295,8 @@ impl Pg {
                     Err(Failure::Fail(err)) => return Err(err),
                 },
                 Err(Failure::Retry(reason)) => {
+                    // A connection lost inside the body marks it; the next attempt gets a new one.
+                    lost_database = tx.conn.is_broken();
                     tx.rollback();
                     last = reason;
                 }
@@ -269,6 +308,10 @@ impl Pg {
             tracing::debug!(attempt, reason = %last, "retrying a database transaction");
             // Spread racing writers apart a little more each time.
             std::thread::sleep(Duration::from_millis(u64::from(attempt) * 3));
+        }
+        if lost_database {
+            tracing::warn!(reason = %last, "the database stayed unreachable; answering 503");
+            return Err(ServiceError::Unavailable);
         }
         Err(ServiceError::Storage(format!(
             "transaction still conflicting after {MAX_ATTEMPTS} attempts: {last}"

@@ -78,8 +78,11 @@ impl Conn {
         let inner = drive(&runtime, async move {
             tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await
         })?
-        .map_err(|_| ServiceError::Storage("connecting timed out".into()))?
-        .map_err(ServiceError::storage)?;
+        .map_err(|_| {
+            tracing::warn!("connecting to the database timed out; answering 503");
+            ServiceError::Unavailable
+        })?
+        .map_err(super::postgres_conn::storage_error)?;
         Ok(Self {
             runtime,
             inner: Some(inner),
@@ -104,11 +107,15 @@ impl Conn {
         })?;
         self.inner = Some(conn);
         if let Err(err) = &result {
-            if err.as_database_error().is_none() {
+            if super::postgres_conn::out_of_reach(err) {
                 self.broken = true;
             }
         }
         result
+    }
+
+    pub(super) fn is_broken(&self) -> bool {
+        self.broken
     }
 
     pub(super) fn mark_broken(&mut self) {
