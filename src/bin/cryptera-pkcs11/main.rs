@@ -4,15 +4,26 @@
 //! cryptera-pkcs11 audit verify FILE    check an audit file's chain; print what was signed
 //! cryptera-pkcs11 doctor               check the configuration, the local tokens and each remote
 //!                                      token: reachability, TLS, access token, scopes, keys
+//! cryptera-pkcs11 enroll OPTIONS       a device certificate for a token key from the Cryptera
+//!                                      service, written to the token with its chain
+//! cryptera-pkcs11 renew OPTIONS        the same when the key's certificate expires soon
 //! ```
 
+mod csr;
 mod doctor;
+mod enroll;
+mod service;
+mod token;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: cryptera-pkcs11 audit verify FILE\n       cryptera-pkcs11 doctor");
+    eprintln!(
+        "usage: cryptera-pkcs11 audit verify FILE\n       cryptera-pkcs11 doctor\n       \
+         cryptera-pkcs11 enroll --device-id ID (--key-label L | --key-id HEX) --service URL ...\n       \
+         cryptera-pkcs11 renew --device-id ID (--key-label L | --key-id HEX) --service URL ... [--days N] [--force]"
+    );
     ExitCode::from(2)
 }
 
@@ -26,6 +37,8 @@ fn main() -> ExitCode {
     {
         ["audit", "verify", file] => audit_verify(PathBuf::from(file)),
         ["doctor"] => doctor::run(),
+        ["enroll", ..] => enroll::run(&args[1..], false),
+        ["renew", ..] => enroll::run(&args[1..], true),
         _ => usage(),
     }
 }
