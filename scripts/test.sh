@@ -29,6 +29,7 @@ bash pkcs11-tests/scripts/remote.sh
 bash pkcs11-tests/scripts/remote-clients.sh
 bash pkcs11-tests/scripts/remote-faults.sh
 bash pkcs11-tests/scripts/devices.sh
+bash pkcs11-tests/scripts/enroll.sh
 # Supply chain (cargo-deny: licences, bans, sources; advisories when the database is reachable) and the
 # fuzz smoke run (each cargo-fuzz target 20 s from its committed corpus); see docs/ROBUSTNESS.md.
 # On a fresh machine these cost more than the suite's 20-minute budget (installing cargo-deny ~5 min,
