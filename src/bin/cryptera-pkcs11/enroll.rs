@@ -113,6 +113,12 @@ fn parse(args: &[String], renew: bool) -> Result<Options, Failure> {
     let mut force = false;
     let mut rest = args.iter();
     while let Some(flag) = rest.next() {
+        if flag == "--help" || flag == "-h" {
+            return Err(Failure {
+                code: 0,
+                message: USAGE.into(),
+            });
+        }
         if renew && flag == "--force" {
             force = true;
             continue;
