@@ -103,7 +103,7 @@ paths={
 # Device certificate provisioning (issue 10): schemas and paths, added to backend/openapi.py's dicts.
 def add_devices(schemas, paths, ref, arr, obj, enum, op, resp, ID, S, I, B, B64):
     schemas.update({
-     "CertificateProfile": enum("device","code_signing"),
+     "CertificateProfile": {"type":"string","pattern":"^[A-Za-z0-9._-]{1,64}$","description":"profile name: built in device and code_signing, or one the organisation defined (PUT /v1/profiles/{name})"},
      "CaKind": enum("root","issuing"),
      "CertificateStatus": enum("active","superseded","revoked"),
      "RevocationReason": enum("unspecified","key_compromise","affiliation_changed","superseded","cessation_of_operation"),
@@ -116,8 +116,19 @@ def add_devices(schemas, paths, ref, arr, obj, enum, op, resp, ID, S, I, B, B64)
      "DeviceInfo": obj({"device_id":S,"environment":ref("Environment"),"certificates":arr(ref("DeviceCertificate"))},["device_id","environment","certificates"]),
      "DeviceList": obj({"devices":arr(ref("DeviceInfo"))},["devices"]),
      "RevokeRequest": obj({"serial":S,"reason":ref("RevocationReason")}),
+     "ProfileKeyType": enum("rsa","ecdsa_p256","ecdsa_p384","ed25519"),
+     "KeyUsageBit": enum("digital_signature","content_commitment","key_encipherment","key_agreement"),
+     "ExtendedKeyUsage": enum("client_auth","server_auth","code_signing","email_protection"),
+     "ProfileDefinition": obj({"key_types":dict(arr(ref("ProfileKeyType")),minItems=1),"validity_days":{"type":"integer","format":"int32","minimum":1,"maximum":825},"key_usage":dict(arr(ref("KeyUsageBit")),minItems=1),"extended_key_usage":dict(arr(ref("ExtendedKeyUsage")),minItems=1),"subject":dict(S,description="RFC 4514 name template, e.g. CN={device_id},O={org}; placeholders {device_id}, {org}, {environment} only"),"san":dict(arr(dict(S,description="dns:<name>, uri:<uri> or email:<address>, with the same placeholders")),minItems=1,maxItems=8)},["key_types","validity_days","key_usage","extended_key_usage","subject","san"]),
+     "ProfileInfo": obj({"name":ref("CertificateProfile"),"environment":ref("Environment"),"built_in":B,"definition":ref("ProfileDefinition"),"updated_at":I},["name","environment","built_in","definition"]),
+     "ProfileList": obj({"profiles":arr(ref("ProfileInfo"))},["profiles"]),
+     "CaSigningKind": enum("issue","revoke"),
+     "AuthMethod": enum("bearer","client_certificate"),
+     "CaSigningRecord": obj({"id":S,"kind":ref("CaSigningKind"),"ca_id":S,"environment":ref("Environment"),"device_id":S,"serial":S,"profile":ref("CertificateProfile"),"actor":S,"auth":ref("AuthMethod"),"mechanism":ref("Mechanism"),"digest":dict(B64,description="SHA-256 of the signed TBSCertificate (issue)"),"signature":dict(B64,description="the CA's signature (issue)"),"reason":ref("RevocationReason"),"at":I},["id","kind","ca_id","environment","device_id","serial","profile","actor","auth","at"]),
+     "CaSigningRecordList": obj({"records":arr(ref("CaSigningRecord"))},["records"]),
     })
     Q=[{"name":"q","in":"query","required":False,"schema":S,"description":"device ids containing this text"},{"name":"limit","in":"query","required":False,"schema":{"type":"integer","minimum":1,"maximum":1000}}]
+    NAME=[{"name":"name","in":"path","required":True,"schema":S}]
     P7={"description":"base64 certs-only PKCS#7","content":{"application/pkcs7-mime":{"schema":S}}}
     P10={"required":True,"content":{"application/pkcs10":{"schema":dict(S,description="base64 DER PKCS#10 request; the subject CN is the device id")}}}
     paths.update({
@@ -131,6 +142,9 @@ def add_devices(schemas, paths, ref, arr, obj, enum, op, resp, ID, S, I, B, B64)
      "/.well-known/est/cacerts":{"get":op("EST (RFC 7030) CA certificates","read",responses={"200":P7})},
      "/.well-known/est/simpleenroll":{"post":{**op("EST enrolment","sign",responses={"200":P7}),"requestBody":P10}},
      "/.well-known/est/simplereenroll":{"post":{**op("EST re-enrolment (renewal)","sign",responses={"200":P7}),"requestBody":P10}},
+     "/v1/cas/signing-records":{"get":op("CA signing records: certificates issued (TBS digest, CA signature) and revocations, newest first (JSON lines with Accept: application/x-ndjson)","read",responses=resp(200,"CaSigningRecordList"),params=[{"name":"device","in":"query","required":False,"schema":S},{"name":"serial","in":"query","required":False,"schema":S},{"name":"limit","in":"query","required":False,"schema":{"type":"integer","minimum":1,"maximum":10000}}])},
+     "/v1/profiles":{"get":op("The environment's certificate profiles: the organisation's own and the built-in ones it has not replaced","read",responses=resp(200,"ProfileList"))},
+     "/v1/profiles/{name}":{"get":op("A certificate profile","read",responses=resp(200,"ProfileInfo"),params=NAME),"put":op("Create or replace the organisation's profile of this name (audited)","admin","ProfileDefinition",resp(200,"ProfileInfo"),params=NAME),"delete":op("Delete the organisation's profile (a built-in one of that name applies again)","admin",responses={"204":{"description":"Deleted"}},params=NAME)},
     })
 add_devices(schemas, paths, ref, arr, obj, enum, op, resp, ID, S, I, B, B64)
 doc={"openapi":"3.1.0","info":{"title":"Cryptera signing service","version":"1","description":"See docs/service-api.md. Request and response types are the structs of the cryptera-proto crate."},

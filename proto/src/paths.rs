@@ -30,6 +30,9 @@ pub const AUDIT_CHECKPOINT: &str = "/v1/audit/checkpoint";
 pub const AUDIT_CHECKPOINTS: &str = "/v1/audit/checkpoints";
 pub const CAS: &str = "/v1/cas";
 pub const CA_CRL: &str = "/v1/cas/{id}/crl";
+pub const CA_SIGNING_RECORDS: &str = "/v1/cas/signing-records";
+pub const PROFILES: &str = "/v1/profiles";
+pub const PROFILE: &str = "/v1/profiles/{name}";
 pub const DEVICES: &str = "/v1/devices";
 pub const DEVICES_EXPORT: &str = "/v1/devices/export";
 pub const DEVICE: &str = "/v1/devices/{id}";
@@ -40,7 +43,7 @@ pub const EST_SIMPLEENROLL: &str = "/.well-known/est/simpleenroll";
 pub const EST_SIMPLEREENROLL: &str = "/.well-known/est/simplereenroll";
 
 /// Every endpoint template, for checks that the router, this list and the OpenAPI document agree.
-pub const ALL: [&str; 36] = [
+pub const ALL: [&str; 39] = [
     HEALTHZ,
     READYZ,
     METRICS,
@@ -69,6 +72,9 @@ pub const ALL: [&str; 36] = [
     AUDIT_CHECKPOINTS,
     CAS,
     CA_CRL,
+    CA_SIGNING_RECORDS,
+    PROFILES,
+    PROFILE,
     DEVICES,
     DEVICES_EXPORT,
     DEVICE,
@@ -98,6 +104,10 @@ pub fn device_enroll(device_id: &str) -> String {
 
 pub fn ca_crl(ca_id: &str) -> String {
     with_id(CA_CRL, ca_id)
+}
+
+pub fn profile(name: &str) -> String {
+    PROFILE.replacen("{name}", name, 1)
 }
 
 pub fn signing_request(id: &str) -> String {

@@ -10,7 +10,8 @@ use axum::Json;
 use base64::Engine as _;
 use cryptera_proto::auth::Operation;
 use cryptera_proto::devices::{
-    CaList, CreateCaRequest, DeviceInfo, DeviceList, EnrollRequest, EnrollResponse, RevokeRequest,
+    AuthMethod, CaList, CaSigningRecordList, CreateCaRequest, DeviceInfo, DeviceList,
+    EnrollRequest, EnrollResponse, RevokeRequest,
 };
 use serde::Deserialize;
 
@@ -19,6 +20,7 @@ use crate::auth::Caller;
 use crate::ca::issue::{self, device_store, Enrolment};
 use crate::error::{Result, ServiceError};
 use crate::server::AppState;
+use crate::store::devices::CaRecordFilter;
 use crate::util::wildcard_match;
 
 /// Whether the caller may enrol `device_id`: users any device of their organisation, access tokens
@@ -127,6 +129,7 @@ pub async fn enroll(
                     csr: &csr,
                     profile: request.profile,
                     renew: request.renew,
+                    auth: AuthMethod::Bearer,
                     audit: caller.audit("device.certificate.issue", &device_id),
                 },
             )
@@ -239,6 +242,67 @@ pub async fn export(
     let mut body = Vec::new();
     for device in &devices {
         body.extend(serde_json::to_vec(device).unwrap_or_default());
+        body.push(b'\n');
+    }
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-ndjson"),
+        )],
+        body,
+    )
+        .into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RecordQuery {
+    /// Records of this device only.
+    #[serde(default)]
+    pub device: Option<String>,
+    /// Records of this certificate serial (hex) only.
+    #[serde(default)]
+    pub serial: Option<String>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+const MAX_RECORDS: u32 = 10_000;
+
+/// `GET /v1/cas/signing-records`: the environment's CA signing records (issuance and revocation),
+/// newest first; `Accept: application/x-ndjson` answers JSON lines.
+pub async fn signing_records(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    query: std::result::Result<Query<RecordQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response> {
+    // A bad query string answers the JSON `invalid_request`, not axum's plain-text rejection.
+    let Query(query) = query.map_err(|err| ServiceError::InvalidRequest(err.body_text()))?;
+    caller.require(Operation::Read)?;
+    let filter = CaRecordFilter {
+        device_id: query.device,
+        serial: query.serial.map(|serial| serial.to_ascii_lowercase()),
+        limit: query.limit.unwrap_or(1000).clamp(1, MAX_RECORDS),
+    };
+    let records = state
+        .blocking(move |state| {
+            device_store(state)?.ca_signing_records(
+                &caller.org.id,
+                caller.credential.environment,
+                &filter,
+            )
+        })
+        .await?;
+    let wants_lines = headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.contains("application/x-ndjson"));
+    if !wants_lines {
+        return Ok(Json(CaSigningRecordList { records }).into_response());
+    }
+    let mut body = Vec::new();
+    for record in &records {
+        body.extend(serde_json::to_vec(record).unwrap_or_default());
         body.push(b'\n');
     }
     Ok((

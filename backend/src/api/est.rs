@@ -9,7 +9,7 @@ use axum::http::{header, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use cryptera_proto::auth::Operation;
-use cryptera_proto::devices::CertificateProfile;
+use cryptera_proto::devices::{AuthMethod, CertificateProfile};
 
 use super::devices::{can_enrol, est_body};
 use crate::auth::Caller;
@@ -73,8 +73,9 @@ async fn enrol(state: AppState, caller: Caller, body: &Bytes, renew: bool) -> Re
                     environment: caller.credential.environment,
                     device_id: &device_id,
                     csr: &csr,
-                    profile: CertificateProfile::Device,
+                    profile: CertificateProfile::DEVICE,
                     renew,
+                    auth: AuthMethod::Bearer,
                     audit: caller.audit("device.certificate.issue", &device_id),
                 },
             )

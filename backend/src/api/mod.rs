@@ -7,6 +7,7 @@ mod devices;
 mod est;
 mod key_admin;
 mod keys;
+mod profiles;
 mod sign;
 mod tokens;
 mod users;
@@ -62,6 +63,14 @@ pub fn router(state: AppState) -> Router {
         .route(p::AUDIT_CHECKPOINTS, get(audit::checkpoints))
         .route(p::CAS, post(devices::create_cas).get(devices::list_cas))
         .route(p::CA_CRL, get(devices::crl))
+        .route(p::CA_SIGNING_RECORDS, get(devices::signing_records))
+        .route(p::PROFILES, get(profiles::list))
+        .route(
+            p::PROFILE,
+            get(profiles::get)
+                .put(profiles::put)
+                .delete(profiles::delete),
+        )
         .route(p::DEVICES, get(devices::list))
         .route(p::DEVICES_EXPORT, get(devices::export))
         .route(p::DEVICE, get(devices::get))

@@ -1,5 +1,5 @@
 //! PKCS#10 requests: parsing (PEM or DER), proof of possession (the request's signature verifies
-//! under the key it carries, with `aws-lc-rs`), and the key types a profile allows.
+//! under the key it carries, with `aws-lc-rs`), and the key type it carries.
 
 use aws_lc_rs::signature::{
     ParsedPublicKey, VerificationAlgorithm, ECDSA_P256_SHA256_ASN1, ECDSA_P384_SHA384_ASN1,
@@ -18,14 +18,8 @@ use x509_cert::request::CertReq;
 
 use crate::error::{Result, ServiceError};
 
-/// The key kinds a device certificate may certify.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DeviceKeyType {
-    Rsa,
-    EcdsaP256,
-    EcdsaP384,
-    Ed25519,
-}
+/// The key kinds a device certificate may certify (profiles name them on the wire).
+pub use cryptera_proto::devices::ProfileKeyType as DeviceKeyType;
 
 /// A request whose signature has been verified.
 pub struct CheckedCsr {

@@ -4,14 +4,16 @@
 use std::time::{Duration, SystemTime};
 
 use cryptera_proto::devices::{
-    CaInfo, CaKind, CertificateProfile, CertificateStatus, DeviceCertificate, DeviceInfo,
-    EnrollResponse, RevocationReason,
+    AuthMethod, CaInfo, CaKind, CaSigningKind, CaSigningRecord, CertificateProfile,
+    CertificateStatus, DeviceCertificate, DeviceInfo, EnrollResponse, RevocationReason,
 };
+use cryptera_proto::keys::Mechanism;
 use cryptera_proto::{paths, Base64Bytes, Environment};
-use x509_cert::der::Decode;
+use x509_cert::der::{Decode, Encode};
 use x509_cert::Certificate;
 
-use super::csr::{self, DeviceKeyType};
+use super::csr;
+use super::profile::{self, Values};
 use super::x509::{self, Issuer, Leaf, Revoked, Subject};
 use super::{ca_name, CaSigner, CA_ALGORITHM};
 use crate::api::{check_name, private_key_aad};
@@ -43,7 +45,7 @@ pub fn ca_info(ca: &CaRecord) -> CaInfo {
 pub fn certificate_info(cert: &DeviceCertRecord) -> DeviceCertificate {
     DeviceCertificate {
         serial: cert.serial.clone(),
-        profile: cert.profile,
+        profile: cert.profile.clone(),
         status: cert.status,
         certificate: Base64Bytes(cert.certificate.clone()),
         not_before: cert.not_before,
@@ -183,21 +185,43 @@ pub struct Enrolment<'a> {
     pub csr: &'a [u8],
     pub profile: CertificateProfile,
     pub renew: bool,
+    /// How the requester authenticated (recorded in the audit and CA signing records).
+    pub auth: AuthMethod,
     /// The caller's audit event (action and target are filled in here).
     pub audit: AuditEvent,
 }
 
-fn allowed(profile: CertificateProfile, key: DeviceKeyType) -> bool {
-    match profile {
-        // Every supported key type; the profiles differ in their extended key usage.
-        CertificateProfile::Device | CertificateProfile::CodeSigning => matches!(
-            key,
-            DeviceKeyType::Rsa
-                | DeviceKeyType::EcdsaP256
-                | DeviceKeyType::EcdsaP384
-                | DeviceKeyType::Ed25519
-        ),
-    }
+/// The CA signing record of an issued certificate: the SHA-256 of its `TBSCertificate` and the CA's
+/// signature, read back from the DER the CA just signed.
+fn issue_record(
+    enrolment: &Enrolment<'_>,
+    ca_id: &str,
+    serial: &str,
+    certificate: &[u8],
+    at: i64,
+) -> Result<CaSigningRecord> {
+    let parsed = Certificate::from_der(certificate)
+        .map_err(|_| ServiceError::Crypto("issued certificate"))?;
+    let tbs = parsed
+        .tbs_certificate
+        .to_der()
+        .map_err(|_| ServiceError::Crypto("issued certificate"))?;
+    Ok(CaSigningRecord {
+        id: new_id("casig")?,
+        kind: CaSigningKind::Issue,
+        ca_id: ca_id.to_owned(),
+        environment: enrolment.environment,
+        device_id: enrolment.device_id.to_owned(),
+        serial: serial.to_owned(),
+        profile: enrolment.profile.clone(),
+        actor: enrolment.audit.actor.clone(),
+        auth: enrolment.auth,
+        mechanism: Some(Mechanism::EcdsaSha256),
+        digest: Some(Base64Bytes(crate::signing::sha256(&tbs))),
+        signature: Some(Base64Bytes(parsed.signature.raw_bytes().to_vec())),
+        reason: None,
+        at,
+    })
 }
 
 fn enrol_bucket(state: &AppState, org: &OrgRecord, environment: Environment) -> RateBucket {
@@ -225,17 +249,32 @@ pub fn enrol(state: &AppState, enrolment: Enrolment<'_>) -> Result<EnrollRespons
             )));
         }
     }
-    if !allowed(enrolment.profile, checked.key_type) {
+    let store = device_store(state)?;
+    let definition = profile::resolve(
+        store,
+        &enrolment.org.id,
+        enrolment.environment,
+        &enrolment.profile,
+    )?;
+    if !profile::allows(&definition, checked.key_type) {
         return Err(ServiceError::InvalidRequest(format!(
-            "the {} profile does not allow this key type",
-            enrolment.profile.as_str()
+            "the {} profile does not allow {} keys",
+            enrolment.profile,
+            checked.key_type.as_str()
         )));
     }
+    let rendered = profile::render(
+        &definition,
+        &Values {
+            device_id: enrolment.device_id,
+            org: &enrolment.org.name,
+            environment: enrolment.environment,
+        },
+    )?;
     crate::limits::take(
         state,
         &[enrol_bucket(state, enrolment.org, enrolment.environment)],
     )?;
-    let store = device_store(state)?;
     let (root, issuing) = environment_cas(store, &enrolment.org.id, enrolment.environment)?;
     let issuing_cert = Certificate::from_der(&issuing.certificate)
         .map_err(|_| ServiceError::Crypto("issuing certificate"))?;
@@ -246,31 +285,33 @@ pub fn enrol(state: &AppState, enrolment: Enrolment<'_>) -> Result<EnrollRespons
     let not_before = SystemTime::UNIX_EPOCH
         + Duration::from_secs(u64::try_from(issued_at).unwrap_or(0))
         - Duration::from_secs(300);
+    let validity = Duration::from_secs(u64::from(definition.validity_days) * 86_400);
     let (serial, serial_hex) = x509::new_serial()?;
-    let subject = x509::name(&format!(
-        "CN={},O={}",
-        enrolment.device_id, enrolment.org.name
-    ))?;
     let certificate = x509::leaf_certificate(
         &Leaf {
             subject: Subject {
-                name: subject,
+                name: rendered.subject,
                 spki: &checked.spki,
             },
             serial,
-            profile: enrolment.profile,
-            san_uri: format!(
-                "urn:cryptera:device:{}:{}",
-                enrolment.environment.as_str(),
-                enrolment.device_id
-            ),
+            key_usage: profile::key_usage(&definition),
+            extended_key_usage: profile::extended_key_usage(&definition),
+            san: rendered.san,
             crl_url: issuing.crl_url.clone(),
             not_before,
+            validity,
         },
         &Issuer {
             certificate: &issuing_cert,
             signer: &signer,
         },
+    )?;
+    let signing_record = issue_record(
+        &enrolment,
+        &issuing.id,
+        &serial_hex,
+        &certificate,
+        issued_at,
     )?;
     let not_before_secs = issued_at - 300;
     let record = DeviceCertRecord {
@@ -279,13 +320,12 @@ pub fn enrol(state: &AppState, enrolment: Enrolment<'_>) -> Result<EnrollRespons
         environment: enrolment.environment,
         device_id: enrolment.device_id.to_owned(),
         ca_id: issuing.id.clone(),
-        profile: enrolment.profile,
+        profile: enrolment.profile.clone(),
         public_key: checked.spki,
         certificate,
         status: CertificateStatus::Active,
         not_before: not_before_secs,
-        not_after: not_before_secs
-            + i64::try_from(x509::LEAF_VALIDITY.as_secs()).unwrap_or(i64::MAX),
+        not_after: not_before_secs + i64::try_from(validity.as_secs()).unwrap_or(i64::MAX),
         issued_at,
         revoked_at: None,
         revocation_reason: None,
@@ -330,6 +370,18 @@ pub fn enrol(state: &AppState, enrolment: Enrolment<'_>) -> Result<EnrollRespons
                 .detail("profile", record.profile.as_str())
                 .detail("environment", record.environment.as_str())
                 .detail("ca", record.ca_id.clone())
+                .detail("auth", enrolment.auth.as_str())
+                .detail("signing_record", signing_record.id.clone())
+                .detail(
+                    "tbs_sha256",
+                    crate::util::hex(
+                        signing_record
+                            .digest
+                            .as_ref()
+                            .map(|digest| digest.0.as_slice())
+                            .unwrap_or_default(),
+                    ),
+                )
                 .detail("renew", if enrolment.renew { "true" } else { "false" })
                 .detail(
                     "superseded",
@@ -345,10 +397,13 @@ pub fn enrol(state: &AppState, enrolment: Enrolment<'_>) -> Result<EnrollRespons
             if let Some(newest) = current.first() {
                 record.issued_at = record.issued_at.max(newest.issued_at + 1);
             }
+            let mut signing_record = signing_record.clone();
+            signing_record.at = record.issued_at;
             outcome = Some((record.clone(), false));
             Ok(DeviceChange {
                 insert: Some(record),
                 updates,
+                records: vec![signing_record],
                 audit: vec![audit],
             })
         },
@@ -396,9 +451,29 @@ pub fn revoke(
                 "unrevoked certificate of this device",
             ));
         }
+        let mut records = Vec::with_capacity(targets.len());
+        for cert in &targets {
+            records.push(CaSigningRecord {
+                id: new_id("casig")?,
+                kind: CaSigningKind::Revoke,
+                ca_id: cert.ca_id.clone(),
+                environment: cert.environment,
+                device_id: cert.device_id.clone(),
+                serial: cert.serial.clone(),
+                profile: cert.profile.clone(),
+                actor: audit.actor.clone(),
+                auth: AuthMethod::Bearer,
+                mechanism: None,
+                digest: None,
+                signature: None,
+                reason: Some(reason),
+                at,
+            });
+        }
         let events = targets
             .iter()
-            .map(|cert| {
+            .zip(&records)
+            .map(|(cert, record)| {
                 let mut event = audit.clone();
                 event.action = "device.certificate.revoke".into();
                 event.target = device_id.to_owned();
@@ -406,12 +481,14 @@ pub fn revoke(
                     .detail("serial", cert.serial.clone())
                     .detail("reason", reason.as_str())
                     .detail("ca", cert.ca_id.clone())
+                    .detail("signing_record", record.id.clone())
             })
             .collect();
         revoked.clone_from(&targets);
         Ok(DeviceChange {
             insert: None,
             updates: targets,
+            records,
             audit: events,
         })
     })?;

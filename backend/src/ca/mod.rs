@@ -9,6 +9,7 @@
 pub mod csr;
 pub mod issue;
 pub mod pkcs7;
+pub mod profile;
 pub mod x509;
 
 use aws_lc_rs::rand::SystemRandom;

@@ -4,10 +4,9 @@
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
-use const_oid::db::rfc5280::{ID_KP_CLIENT_AUTH, ID_KP_CODE_SIGNING};
 use const_oid::db::rfc5912::ECDSA_WITH_SHA_256;
-use const_oid::AssociatedOid;
-use cryptera_proto::devices::{CertificateProfile, RevocationReason};
+use const_oid::{AssociatedOid, ObjectIdentifier};
+use cryptera_proto::devices::RevocationReason;
 use x509_cert::certificate::{Certificate, TbsCertificate, Version};
 use x509_cert::crl::{CertificateList, RevokedCert, TbsCertList};
 use x509_cert::der::asn1::{BitString, GeneralizedTime, Ia5String, OctetString, UtcTime};
@@ -31,8 +30,6 @@ use crate::util::random_bytes;
 
 const ROOT_VALIDITY: Duration = Duration::from_secs(20 * 365 * 86_400);
 const ISSUING_VALIDITY: Duration = Duration::from_secs(10 * 365 * 86_400);
-/// Device and code-signing certificates.
-pub const LEAF_VALIDITY: Duration = Duration::from_secs(365 * 86_400);
 /// A CRL is re-signed on every fetch; relying parties should fetch again within a day.
 const CRL_LIFETIME: Duration = Duration::from_secs(86_400);
 
@@ -191,23 +188,21 @@ fn authority_key_id(issuer: &Certificate) -> Result<Extension> {
     )
 }
 
-/// An end-entity certificate as the profile says.
+/// An end-entity certificate as its profile says.
 pub struct Leaf<'a> {
     pub subject: Subject<'a>,
     pub serial: SerialNumber,
-    pub profile: CertificateProfile,
-    /// `subjectAltName` URI naming the device.
-    pub san_uri: String,
+    pub key_usage: KeyUsage,
+    pub extended_key_usage: Vec<ObjectIdentifier>,
+    /// `subjectAltName` entries.
+    pub san: Vec<GeneralName>,
     pub crl_url: String,
     pub not_before: SystemTime,
+    pub validity: Duration,
 }
 
 pub fn leaf_certificate(leaf: &Leaf<'_>, issuer: &Issuer<'_>) -> Result<Vec<u8>> {
     let spki = SubjectPublicKeyInfoOwned::from_der(leaf.subject.spki).map_err(encoding)?;
-    let usage = match leaf.profile {
-        CertificateProfile::Device => ID_KP_CLIENT_AUTH,
-        CertificateProfile::CodeSigning => ID_KP_CODE_SIGNING,
-    };
     let uri = |text: &str| {
         Ia5String::new(text)
             .map(GeneralName::UniformResourceIdentifier)
@@ -221,9 +216,9 @@ pub fn leaf_certificate(leaf: &Leaf<'_>, issuer: &Issuer<'_>) -> Result<Vec<u8>>
             },
             true,
         )?,
-        extension(&KeyUsage(KeyUsages::DigitalSignature.into()), true)?,
-        extension(&ExtendedKeyUsage(vec![usage]), false)?,
-        extension(&SubjectAltName(vec![uri(&leaf.san_uri)?]), false)?,
+        extension(&leaf.key_usage, true)?,
+        extension(&ExtendedKeyUsage(leaf.extended_key_usage.clone()), false)?,
+        extension(&SubjectAltName(leaf.san.clone()), false)?,
         extension(&SubjectKeyIdentifier(key_identifier(&spki)?), false)?,
         authority_key_id(issuer.certificate)?,
         extension(
@@ -244,7 +239,7 @@ pub fn leaf_certificate(leaf: &Leaf<'_>, issuer: &Issuer<'_>) -> Result<Vec<u8>>
         issuer: issuer.certificate.tbs_certificate.subject.clone(),
         validity: Validity {
             not_before: time(leaf.not_before)?,
-            not_after: time(leaf.not_before + LEAF_VALIDITY)?,
+            not_after: time(leaf.not_before + leaf.validity)?,
         },
         subject: leaf.subject.name.clone(),
         subject_public_key_info: spki,

@@ -45,6 +45,8 @@ pub const TABLES: &[&str] = &[
     "rate_buckets",
     "certificate_authorities",
     "device_certificates",
+    "certificate_profiles",
+    "ca_signing_records",
 ];
 
 /// Rows per `FETCH` from the backup cursor and per multi-row `INSERT` of a restore.

@@ -5,7 +5,10 @@
 //! "one live certificate per device unless renewing" rule is decided on a locked, current view and a
 //! retrying factory line can never slip a second certificate in between.
 
-use cryptera_proto::devices::{CaKind, CertificateProfile, CertificateStatus, RevocationReason};
+use cryptera_proto::devices::{
+    CaKind, CaSigningRecord, CertificateProfile, CertificateStatus, ProfileDefinition,
+    RevocationReason,
+};
 use cryptera_proto::keys::KeyAlgorithm;
 use cryptera_proto::Environment;
 
@@ -55,13 +58,34 @@ impl DeviceCertRecord {
     }
 }
 
-/// What one device transaction writes: a new certificate, changed ones (status, revocation), and the
-/// audit events, all committed together.
+/// What one device transaction writes: a new certificate, changed ones (status, revocation), the CA
+/// signing records and the audit events, all committed together.
 #[derive(Debug, Default)]
 pub struct DeviceChange {
     pub insert: Option<DeviceCertRecord>,
     pub updates: Vec<DeviceCertRecord>,
+    /// Stored under the transaction's organisation.
+    pub records: Vec<CaSigningRecord>,
     pub audit: Vec<AuditEvent>,
+}
+
+/// A certificate profile an organisation defined for one environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProfileRecord {
+    pub org_id: String,
+    pub environment: Environment,
+    pub name: CertificateProfile,
+    pub definition: ProfileDefinition,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Which CA signing records to list.
+#[derive(Clone, Debug, Default)]
+pub struct CaRecordFilter {
+    pub device_id: Option<String>,
+    pub serial: Option<String>,
+    pub limit: u32,
 }
 
 /// Called inside the transaction with the device's certificates, newest first.
@@ -100,4 +124,25 @@ pub trait DeviceStore: Send + Sync {
     ) -> Result<Vec<DeviceCertRecord>>;
     /// The revoked certificates an issuing CA has signed.
     fn revoked_certificates(&self, ca_id: &str) -> Result<Vec<DeviceCertRecord>>;
+    /// The certificate with this (lower-case hex) serial, whoever it belongs to.
+    fn certificate(&self, serial: &str) -> Result<Option<DeviceCertRecord>>;
+    /// The organisation's own profiles of an environment, by name.
+    fn profiles(&self, org_id: &str, environment: Environment) -> Result<Vec<ProfileRecord>>;
+    /// Creates or replaces a profile (keeping its `created_at`), with its audit record.
+    fn put_profile(&self, profile: &ProfileRecord, audit: &AuditEvent) -> Result<()>;
+    /// Deletes a profile with its audit record; `NotFound` if the organisation has none of that name.
+    fn delete_profile(
+        &self,
+        org_id: &str,
+        environment: Environment,
+        name: &str,
+        audit: &AuditEvent,
+    ) -> Result<()>;
+    /// CA signing records of an environment, newest first.
+    fn ca_signing_records(
+        &self,
+        org_id: &str,
+        environment: Environment,
+        filter: &CaRecordFilter,
+    ) -> Result<Vec<CaSigningRecord>>;
 }

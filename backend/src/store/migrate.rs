@@ -64,6 +64,13 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: "",
         postgres: "",
     },
+    Migration {
+        version: 4,
+        name: "profiles_ca_records",
+        portable: include_str!("migrations/0004_profiles_ca_records.sql"),
+        sqlite: "",
+        postgres: "",
+    },
 ];
 
 /// The bookkeeping table, identical on both databases.

@@ -2,13 +2,18 @@
 //! A device's transaction holds an advisory lock on (organisation, environment, device id), so two
 //! enrolments of a device that has no row yet still run one after the other.
 
-use cryptera_proto::devices::{CaKind, CertificateProfile, CertificateStatus, RevocationReason};
-use cryptera_proto::keys::KeyAlgorithm;
-use cryptera_proto::Environment;
+use cryptera_proto::devices::{
+    AuthMethod, CaKind, CaSigningKind, CaSigningRecord, CertificateProfile, CertificateStatus,
+    RevocationReason,
+};
+use cryptera_proto::keys::{KeyAlgorithm, Mechanism};
+use cryptera_proto::{Base64Bytes, Environment};
 use sqlx::postgres::PgRow;
 use sqlx::Row;
 
-use super::devices::{CaRecord, DeviceCertRecord, DeviceStore, DeviceUpdate};
+use super::devices::{
+    CaRecord, CaRecordFilter, DeviceCertRecord, DeviceStore, DeviceUpdate, ProfileRecord,
+};
 use super::postgres::PgStore;
 use super::postgres_conn::{args, unique, Failure, Tx};
 use super::postgres_tx::append;
@@ -69,6 +74,76 @@ fn cert_row(row: &PgRow) -> Result<DeviceCertRecord> {
             })
             .transpose()?,
     })
+}
+
+fn optional<T>(row: &PgRow, column: &str, parse: fn(&str) -> Option<T>) -> Result<Option<T>> {
+    let text: Option<String> = get(row, column)?;
+    text.map(|text| {
+        parse(&text).ok_or_else(|| ServiceError::Storage(format!("unknown {column} {text:?}")))
+    })
+    .transpose()
+}
+
+fn profile_row(row: &PgRow) -> Result<ProfileRecord> {
+    let definition: String = get(row, "definition")?;
+    Ok(ProfileRecord {
+        org_id: get(row, "org_id")?,
+        environment: parsed(row, "environment", Environment::parse)?,
+        name: parsed(row, "name", CertificateProfile::parse)?,
+        definition: serde_json::from_str(&definition)
+            .map_err(|err| ServiceError::Storage(format!("profile definition: {err}")))?,
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+    })
+}
+
+fn record_row(row: &PgRow) -> Result<CaSigningRecord> {
+    Ok(CaSigningRecord {
+        id: get(row, "id")?,
+        kind: parsed(row, "kind", CaSigningKind::parse)?,
+        ca_id: get(row, "ca_id")?,
+        environment: parsed(row, "environment", Environment::parse)?,
+        device_id: get(row, "device_id")?,
+        serial: get(row, "serial")?,
+        profile: parsed(row, "profile", CertificateProfile::parse)?,
+        actor: get(row, "actor")?,
+        auth: parsed(row, "auth", AuthMethod::parse)?,
+        mechanism: optional(row, "mechanism", Mechanism::parse)?,
+        digest: get::<Option<Vec<u8>>>(row, "digest")?.map(Base64Bytes),
+        signature: get::<Option<Vec<u8>>>(row, "signature")?.map(Base64Bytes),
+        reason: optional(row, "reason", RevocationReason::parse)?,
+        at: get(row, "at")?,
+    })
+}
+
+fn insert_record(tx: &mut Tx<'_>, org_id: &str, record: &CaSigningRecord) -> Result<(), Failure> {
+    tx.execute(
+        "INSERT INTO ca_signing_records (id, org_id, environment, ca_id, kind, serial, device_id, \
+         profile, actor, auth, mechanism, digest, signature, reason, at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        args![
+            &record.id,
+            org_id,
+            record.environment.as_str(),
+            &record.ca_id,
+            record.kind.as_str(),
+            &record.serial,
+            &record.device_id,
+            record.profile.as_str(),
+            &record.actor,
+            record.auth.as_str(),
+            record.mechanism.map(|m| m.as_str().to_owned()),
+            &record.digest.as_ref().map(|digest| digest.0.clone()),
+            &record
+                .signature
+                .as_ref()
+                .map(|signature| signature.0.clone()),
+            record.reason.map(|r| r.as_str().to_owned()),
+            record.at
+        ],
+    )
+    .map_err(unique("CA signing record"))
+    .map(drop)
 }
 
 fn all<T>(rows: Vec<PgRow>, map: fn(&PgRow) -> Result<T>) -> Result<Vec<T>> {
@@ -181,6 +256,9 @@ impl DeviceStore for PgStore {
                 )
                 .map_err(unique("certificate serial"))?;
             }
+            for record in &change.records {
+                insert_record(tx, org_id, record)?;
+            }
             for event in &change.audit {
                 append(tx, event)?;
             }
@@ -229,6 +307,93 @@ impl DeviceStore for PgStore {
                 args![ca_id],
             )?,
             cert_row,
+        )
+    }
+
+    fn certificate(&self, serial: &str) -> Result<Option<DeviceCertRecord>> {
+        self.pg
+            .row(
+                "SELECT * FROM device_certificates WHERE serial = $1",
+                args![serial],
+            )?
+            .as_ref()
+            .map(cert_row)
+            .transpose()
+    }
+
+    fn profiles(&self, org_id: &str, environment: Environment) -> Result<Vec<ProfileRecord>> {
+        all(
+            self.pg.rows(
+                "SELECT * FROM certificate_profiles WHERE org_id = $1 AND environment = $2 \
+                 ORDER BY name",
+                args![org_id, environment.as_str()],
+            )?,
+            profile_row,
+        )
+    }
+
+    fn put_profile(&self, profile: &ProfileRecord, audit: &AuditEvent) -> Result<()> {
+        let definition = serde_json::to_string(&profile.definition)
+            .map_err(|err| ServiceError::Storage(format!("profile definition: {err}")))?;
+        self.pg.write(|tx| {
+            tx.execute(
+                "INSERT INTO certificate_profiles (org_id, environment, name, definition, \
+                 created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (org_id, environment, name) \
+                 DO UPDATE SET definition = excluded.definition, updated_at = excluded.updated_at",
+                args![
+                    &profile.org_id,
+                    profile.environment.as_str(),
+                    profile.name.as_str(),
+                    &definition,
+                    profile.created_at,
+                    profile.updated_at
+                ],
+            )?;
+            append(tx, audit).map(drop)
+        })
+    }
+
+    fn delete_profile(
+        &self,
+        org_id: &str,
+        environment: Environment,
+        name: &str,
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        self.pg.write(|tx| {
+            let deleted = tx.execute(
+                "DELETE FROM certificate_profiles \
+                 WHERE org_id = $1 AND environment = $2 AND name = $3",
+                args![org_id, environment.as_str(), name],
+            )?;
+            if deleted == 0 {
+                return Err(ServiceError::NotFound("profile of this organisation").into());
+            }
+            append(tx, audit).map(drop)
+        })
+    }
+
+    fn ca_signing_records(
+        &self,
+        org_id: &str,
+        environment: Environment,
+        filter: &CaRecordFilter,
+    ) -> Result<Vec<CaSigningRecord>> {
+        all(
+            self.pg.rows(
+                "SELECT * FROM ca_signing_records WHERE org_id = $1 AND environment = $2 \
+                 AND ($3::TEXT IS NULL OR device_id = $3) AND ($4::TEXT IS NULL OR serial = $4) \
+                 ORDER BY at DESC, kind DESC, id DESC LIMIT $5",
+                args![
+                    org_id,
+                    environment.as_str(),
+                    &filter.device_id,
+                    &filter.serial,
+                    i64::from(filter.limit)
+                ],
+            )?,
+            record_row,
         )
     }
 }

@@ -1,13 +1,18 @@
 //! The SQLite side of [`DeviceStore`]: certificate authorities and device certificates.
 
-use cryptera_proto::devices::{CaKind, CertificateProfile, CertificateStatus, RevocationReason};
-use cryptera_proto::keys::KeyAlgorithm;
-use cryptera_proto::Environment;
+use cryptera_proto::devices::{
+    AuthMethod, CaKind, CaSigningKind, CaSigningRecord, CertificateProfile, CertificateStatus,
+    RevocationReason,
+};
+use cryptera_proto::keys::{KeyAlgorithm, Mechanism};
+use cryptera_proto::{Base64Bytes, Environment};
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 
-use super::devices::{CaRecord, DeviceCertRecord, DeviceStore, DeviceUpdate};
+use super::devices::{
+    CaRecord, CaRecordFilter, DeviceCertRecord, DeviceStore, DeviceUpdate, ProfileRecord,
+};
 use super::sqlite::{unique, SqliteStore};
-use super::sqlite_rows::{bad_value, environment};
+use super::sqlite_rows::{bad_value, environment, from_json, json};
 use super::sqlite_tx::append;
 use crate::audit::AuditEvent;
 use crate::error::{Result, ServiceError};
@@ -55,6 +60,78 @@ fn cert_row(row: &Row<'_>) -> rusqlite::Result<DeviceCertRecord> {
             })
             .transpose()?,
     })
+}
+
+fn profile_row(row: &Row<'_>) -> rusqlite::Result<ProfileRecord> {
+    let name: String = row.get("name")?;
+    Ok(ProfileRecord {
+        org_id: row.get("org_id")?,
+        environment: environment(&row.get::<_, String>("environment")?)?,
+        name: CertificateProfile::parse(&name).ok_or_else(|| bad_value("profile", &name))?,
+        definition: from_json(&row.get::<_, String>("definition")?)?,
+        created_at: row.get("created_at")?,
+        updated_at: row.get("updated_at")?,
+    })
+}
+
+fn parsed<T>(row: &Row<'_>, column: &str, parse: fn(&str) -> Option<T>) -> rusqlite::Result<T> {
+    let text: String = row.get(column)?;
+    parse(&text).ok_or_else(|| bad_value(column, &text))
+}
+
+fn record_row(row: &Row<'_>) -> rusqlite::Result<CaSigningRecord> {
+    let mechanism: Option<String> = row.get("mechanism")?;
+    let reason: Option<String> = row.get("reason")?;
+    Ok(CaSigningRecord {
+        id: row.get("id")?,
+        kind: parsed(row, "kind", CaSigningKind::parse)?,
+        ca_id: row.get("ca_id")?,
+        environment: parsed(row, "environment", Environment::parse)?,
+        device_id: row.get("device_id")?,
+        serial: row.get("serial")?,
+        profile: parsed(row, "profile", CertificateProfile::parse)?,
+        actor: row.get("actor")?,
+        auth: parsed(row, "auth", AuthMethod::parse)?,
+        mechanism: mechanism
+            .map(|name| Mechanism::parse(&name).ok_or_else(|| bad_value("mechanism", &name)))
+            .transpose()?,
+        digest: row.get::<_, Option<Vec<u8>>>("digest")?.map(Base64Bytes),
+        signature: row.get::<_, Option<Vec<u8>>>("signature")?.map(Base64Bytes),
+        reason: reason
+            .map(|name| RevocationReason::parse(&name).ok_or_else(|| bad_value("reason", &name)))
+            .transpose()?,
+        at: row.get("at")?,
+    })
+}
+
+fn insert_record(tx: &Transaction<'_>, org_id: &str, record: &CaSigningRecord) -> Result<()> {
+    tx.execute(
+        "INSERT INTO ca_signing_records (id, org_id, environment, ca_id, kind, serial, device_id, \
+         profile, actor, auth, mechanism, digest, signature, reason, at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        params![
+            record.id,
+            org_id,
+            record.environment.as_str(),
+            record.ca_id,
+            record.kind.as_str(),
+            record.serial,
+            record.device_id,
+            record.profile.as_str(),
+            record.actor,
+            record.auth.as_str(),
+            record.mechanism.map(Mechanism::as_str),
+            record.digest.as_ref().map(|digest| digest.0.as_slice()),
+            record
+                .signature
+                .as_ref()
+                .map(|signature| signature.0.as_slice()),
+            record.reason.map(RevocationReason::as_str),
+            record.at
+        ],
+    )
+    .map_err(unique("CA signing record"))
+    .map(drop)
 }
 
 fn insert_ca(tx: &Transaction<'_>, ca: &CaRecord) -> Result<()> {
@@ -188,6 +265,9 @@ impl DeviceStore for SqliteStore {
             if let Some(cert) = &change.insert {
                 insert_cert(tx, cert)?;
             }
+            for record in &change.records {
+                insert_record(tx, org_id, record)?;
+            }
             for event in &change.audit {
                 append(tx, event)?;
             }
@@ -241,6 +321,105 @@ impl DeviceStore for SqliteStore {
             .map_err(ServiceError::storage)?;
         let rows = statement
             .query_map([ca_id], cert_row)
+            .map_err(ServiceError::storage)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(ServiceError::storage)
+    }
+
+    fn certificate(&self, serial: &str) -> Result<Option<DeviceCertRecord>> {
+        self.lock()
+            .query_row(
+                "SELECT * FROM device_certificates WHERE serial = ?1",
+                [serial],
+                cert_row,
+            )
+            .optional()
+            .map_err(ServiceError::storage)
+    }
+
+    fn profiles(&self, org_id: &str, environment: Environment) -> Result<Vec<ProfileRecord>> {
+        let conn = self.lock();
+        let mut statement = conn
+            .prepare(
+                "SELECT * FROM certificate_profiles WHERE org_id = ?1 AND environment = ?2 \
+                 ORDER BY name",
+            )
+            .map_err(ServiceError::storage)?;
+        let rows = statement
+            .query_map(params![org_id, environment.as_str()], profile_row)
+            .map_err(ServiceError::storage)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(ServiceError::storage)
+    }
+
+    fn put_profile(&self, profile: &ProfileRecord, audit: &AuditEvent) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO certificate_profiles (org_id, environment, name, definition, \
+                 created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT (org_id, environment, name) \
+                 DO UPDATE SET definition = excluded.definition, updated_at = excluded.updated_at",
+                params![
+                    profile.org_id,
+                    profile.environment.as_str(),
+                    profile.name.as_str(),
+                    json(&profile.definition),
+                    profile.created_at,
+                    profile.updated_at
+                ],
+            )
+            .map_err(ServiceError::storage)?;
+            append(tx, audit).map(drop)
+        })
+    }
+
+    fn delete_profile(
+        &self,
+        org_id: &str,
+        environment: Environment,
+        name: &str,
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        self.write(|tx| {
+            let deleted = tx
+                .execute(
+                    "DELETE FROM certificate_profiles \
+                     WHERE org_id = ?1 AND environment = ?2 AND name = ?3",
+                    params![org_id, environment.as_str(), name],
+                )
+                .map_err(ServiceError::storage)?;
+            if deleted == 0 {
+                return Err(ServiceError::NotFound("profile of this organisation"));
+            }
+            append(tx, audit).map(drop)
+        })
+    }
+
+    fn ca_signing_records(
+        &self,
+        org_id: &str,
+        environment: Environment,
+        filter: &CaRecordFilter,
+    ) -> Result<Vec<CaSigningRecord>> {
+        let conn = self.lock();
+        let mut statement = conn
+            .prepare(
+                "SELECT * FROM ca_signing_records WHERE org_id = ?1 AND environment = ?2 \
+                 AND (?3 IS NULL OR device_id = ?3) AND (?4 IS NULL OR serial = ?4) \
+                 ORDER BY at DESC, kind DESC, id DESC LIMIT ?5",
+            )
+            .map_err(ServiceError::storage)?;
+        let rows = statement
+            .query_map(
+                params![
+                    org_id,
+                    environment.as_str(),
+                    filter.device_id,
+                    filter.serial,
+                    filter.limit
+                ],
+                record_row,
+            )
             .map_err(ServiceError::storage)?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(ServiceError::storage)
