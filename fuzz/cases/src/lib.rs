@@ -6,7 +6,17 @@
 //! `libcryptera_pkcs11.so`, instrumented for coverage and AddressSanitizer. libfuzzer-sys turns every
 //! panic into an abort, so a panic that the module's guard would have turned into
 //! `CKR_GENERAL_ERROR` is still reported as a crash.
+//!
+//! Each target is a module here with its `run(data)`: `fuzz/fuzz_targets/` hands libFuzzer's inputs to
+//! it, and `tests/corpus.rs` replays every committed input of `fuzz/corpus/` through it on the normal
+//! build, so CI compiles the targets and re-checks their corpora on every change.
 #![allow(clippy::missing_safety_doc)]
+
+pub mod abi_mechanisms;
+pub mod abi_objects;
+pub mod der;
+pub mod service_requests;
+pub mod store_records;
 
 use cryptera_pkcs11::abi::*;
 use cryptoki_sys::*;
@@ -463,4 +473,23 @@ pub fn trace(what: &str, rv: CK_RV) -> CK_RV {
         eprintln!("{what}: {rv:#x}");
     }
     rv
+}
+
+/// Runs every committed input of `fuzz/corpus/<target>` through `run`; the number of inputs. A panic
+/// names the input (libFuzzer would have reported it as a crash).
+pub fn replay(target: &str, run: fn(&[u8])) -> usize {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../corpus")
+        .join(target);
+    let mut inputs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|err| panic!("{}: {err}", dir.display()))
+        .map(|entry| entry.expect("read the corpus directory").path())
+        .collect();
+    inputs.sort();
+    for input in &inputs {
+        let data = std::fs::read(input).expect("read a corpus input");
+        let outcome = std::panic::catch_unwind(|| run(&data));
+        assert!(outcome.is_ok(), "{target}: {} panicked", input.display());
+    }
+    inputs.len()
 }
