@@ -8,8 +8,27 @@ use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPa
 use std::time::{Duration, Instant};
 
 /// Nanoseconds the calling thread has spent on a CPU (Linux `schedstat`), if available.
-fn thread_cpu_ns() -> Option<u64> {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
+pub fn thread_cpu_ns() -> Option<u64> {
+    cpu_ns("/proc/thread-self/schedstat")
+}
+
+/// Nanoseconds on a CPU of this process's threads named `name` (e.g. the module's `cryptera-audit`
+/// writer), summed; zero when there is none.
+pub fn named_threads_cpu_ns(name: &str) -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm")).is_ok_and(|comm| comm.trim() == name)
+        })
+        .filter_map(|task| cpu_ns(task.path().join("schedstat")))
+        .sum()
+}
+
+fn cpu_ns(path: impl AsRef<std::path::Path>) -> Option<u64> {
+    std::fs::read_to_string(path)
         .ok()?
         .split_whitespace()
         .next()?

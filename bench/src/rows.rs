@@ -7,6 +7,7 @@ use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 const P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
@@ -89,9 +90,13 @@ fn sign_rate(
     threads: usize,
     period: Duration,
 ) -> f64 {
-    std::thread::scope(|scope| {
+    let signatures = AtomicU64::new(0);
+    let signer_ns = AtomicU64::new(0);
+    let writer_start = raw::named_threads_cpu_ns(AUDIT_THREAD);
+    let total = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
+                let (signatures, signer_ns) = (&signatures, &signer_ns);
                 scope.spawn(move || {
                     let session = module.session();
                     let mechanism = mechanism();
@@ -99,15 +104,44 @@ fn sign_rate(
                     if session.sign(&mechanism, key, data).is_err() {
                         return f64::NAN;
                     }
-                    rate(period, || {
+                    let cpu_start = raw::thread_cpu_ns();
+                    let mut count = 0;
+                    let ops = rate(period, || {
                         session.sign(&mechanism, key, data).expect("C_Sign");
-                    })
+                        count += 1;
+                    });
+                    signatures.fetch_add(count, Ordering::Relaxed);
+                    if let (Some(a), Some(b)) = (cpu_start, raw::thread_cpu_ns()) {
+                        signer_ns.fetch_add(b.saturating_sub(a), Ordering::Relaxed);
+                    }
+                    ops
                 })
             })
             .collect();
-        workers.into_iter().map(|w| w.join().expect("worker")).sum()
-    })
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("worker"))
+            .sum::<f64>()
+    });
+    let writer_ns = raw::named_threads_cpu_ns(AUDIT_THREAD).saturating_sub(writer_start);
+    let signatures = signatures.into_inner();
+    if writer_ns > 0 && signatures > 0 && std::env::var_os("CRYPTERA_BENCH_AUDIT_CPU").is_some() {
+        // CPU time per signature of the signing threads and of the module's audit writer thread:
+        // on two cores, two signing threads can reach at most 2·s / (s + w) times one thread.
+        let s = signer_ns.into_inner() as f64 / signatures as f64;
+        let w = writer_ns as f64 / signatures as f64;
+        eprintln!(
+            "    {threads} thread(s): signer {s:.0} ns/op, audit writer {w:.0} ns/op ({:.0}%), \
+             2-thread bound on 2 cores {:.2}x",
+            100.0 * w / s,
+            2.0 * s / (s + w)
+        );
+    }
+    total
 }
+
+/// The module's audit writer thread (see src/audit/mod.rs).
+const AUDIT_THREAD: &str = "cryptera-audit";
 
 fn digest_info_sha256() -> Vec<u8> {
     let mut info = vec![

@@ -39,13 +39,24 @@ pub struct Record {
 }
 
 pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        out.push(DIGITS[usize::from(byte >> 4)] as char);
-        out.push(DIGITS[usize::from(byte & 0x0f)] as char);
-    }
+    push_hex(&mut out, bytes);
     out
+}
+
+/// Appends `bytes` as lowercase hex.
+pub fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() * 2);
+    // 32 bytes at a time through a stack buffer: one append per chunk instead of two per byte.
+    for chunk in bytes.chunks(32) {
+        let mut text = [0u8; 64];
+        for (pair, byte) in text.chunks_exact_mut(2).zip(chunk) {
+            pair[0] = DIGITS[usize::from(byte >> 4)];
+            pair[1] = DIGITS[usize::from(byte & 0x0f)];
+        }
+        out.push_str(std::str::from_utf8(&text[..2 * chunk.len()]).unwrap_or_default());
+    }
 }
 
 fn sha256_hex(text: &[u8]) -> String {
@@ -65,6 +76,13 @@ pub fn seal(record: &Record) -> (String, String) {
 /// directly, byte for byte what `serde_json` makes of a `Record` (a test holds them equal), without the
 /// intermediate strings: the audit writer seals every record of a busy signer.
 pub fn seal_into(out: &mut String, record: &Record) -> String {
+    let mut hash = String::with_capacity(64);
+    seal_into_hash(out, record, &mut hash);
+    hash
+}
+
+/// [`seal_into`] with the hash written into `hash` (cleared first), whose buffer a writer reuses.
+pub fn seal_into_hash(out: &mut String, record: &Record, hash: &mut String) {
     let start = out.len();
     out.push_str("{\"v\":");
     push_number(out, u64::from(record.v));
@@ -98,11 +116,14 @@ pub fn seal_into(out: &mut String, record: &Record) -> String {
             field(out, name, value);
         }
     }
-    let hash = sha256_hex(&out.as_bytes()[start..]);
+    hash.clear();
+    push_hex(
+        hash,
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &out.as_bytes()[start..]).as_ref(),
+    );
     out.push_str(HASH_FIELD);
-    out.push_str(&hash);
+    out.push_str(hash);
     out.push_str("\"}");
-    hash
 }
 
 fn push_number(out: &mut String, value: u64) {
@@ -114,7 +135,11 @@ fn field(out: &mut String, name: &str, value: &str) {
     out.push_str(",\"");
     out.push_str(name);
     out.push_str("\":");
-    if value.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+    // Without an early exit, so that the check runs over many bytes at a time.
+    let needs_escaping = value.bytes().fold(false, |found, b| {
+        found | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if needs_escaping {
         // Rare (labels with quotes or control characters): serde_json's escaping.
         out.push_str(&serde_json::to_string(value).unwrap_or_else(|_| "\"\"".into()));
     } else {
@@ -150,8 +175,10 @@ pub fn open(line: &str) -> Result<(Record, String), LineError> {
 }
 
 /// The chain head kept beside the file: the last record's sequence number and hash.
+/// The head file's content: always the same length (the sequence number zero-padded to 20 digits,
+/// the widest `u64`), so that rewriting it in place leaves nothing of the previous one behind.
 pub fn head_line(seq: u64, hash: &str) -> String {
-    format!("{seq} {hash}\n")
+    format!("{seq:020} {hash}\n")
 }
 
 pub fn parse_head(text: &str) -> Option<(u64, String)> {
