@@ -26,6 +26,12 @@ pub enum ServiceError {
     TokenRevoked,
     #[error("login failed")]
     LoginFailed,
+    /// A TLS client certificate that does not authenticate a device (unknown, revoked, expired...).
+    #[error("client certificate refused: {0}")]
+    ClientCertificate(String),
+    /// An authenticated device asked for something outside its own certificate (another device).
+    #[error("{0}")]
+    DeviceMismatch(String),
     #[error("the credential does not grant the `{}` operation", .0.as_str())]
     InsufficientScope(Operation),
     #[error("this action needs a login verified with a TOTP code")]
@@ -86,6 +92,8 @@ impl ServiceError {
             Self::TokenExpired => ErrorCode::TokenExpired,
             Self::TokenRevoked => ErrorCode::TokenRevoked,
             Self::LoginFailed => ErrorCode::LoginFailed,
+            Self::ClientCertificate(_) => ErrorCode::Unauthenticated,
+            Self::DeviceMismatch(_) => ErrorCode::InsufficientScope,
             Self::InsufficientScope(_) => ErrorCode::InsufficientScope,
             Self::MfaRequired => ErrorCode::MfaRequired,
             Self::EnvironmentMismatch { .. } => ErrorCode::EnvironmentMismatch,

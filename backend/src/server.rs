@@ -339,15 +339,15 @@ pub async fn serve_tls(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
     let tasks = start_background(&state);
-    let app = crate::api::router(state);
-    // `tap_io` is a no-op here; it is what gives axum's connect-info (the peer address) for a custom
-    // listener type.
-    let listener = crate::tls::TlsListener::new(listener, tls)?.tap_io(|_| {});
+    // Each connection's peer address and client certificate chain reach handlers as request
+    // extensions (see `tls::connection_extensions`).
+    let app = crate::api::router(state)
+        .layer(axum::middleware::from_fn(crate::tls::connection_extensions));
+    let listener = crate::tls::TlsListener::new(listener, tls)?;
     let result = axum::serve(
         listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+        app.into_make_service_with_connect_info::<crate::tls::TlsConnectInfo>(),
     )
     .with_graceful_shutdown(shutdown)
     .await;

@@ -6,6 +6,7 @@
 //! exactly as service keys are ([`crate::signing::generate`], [`crate::api::private_key_aad`]) and are
 //! opened only for the moment of signing. See `docs/devices.md`.
 
+pub mod client_auth;
 pub mod csr;
 pub mod issue;
 pub mod pkcs7;
