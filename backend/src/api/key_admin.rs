@@ -176,7 +176,9 @@ pub async fn set_certificates(
 }
 
 /// The leaf must certify this key, and a certificate for a development or trial key must say so in its
-/// subject, so nobody mistakes it for a production certificate.
+/// subject or its issuer's name, so nobody mistakes it for a production certificate (a device
+/// certificate from the environment's own CA, `CN=<device>, O=<org>`, names it in its issuer:
+/// "acme Development Issuing CA").
 fn check_leaf(key: &KeyRecord, leaf: &[u8]) -> Result<()> {
     let invalid = |message: &str| ServiceError::InvalidRequest(message.to_owned());
     let leaf = Certificate::from_der(leaf).map_err(|_| invalid("the leaf is not DER X.509"))?;
@@ -191,10 +193,14 @@ fn check_leaf(key: &KeyRecord, leaf: &[u8]) -> Result<()> {
         ));
     }
     if key.environment != Environment::Production {
-        let subject = tbs.subject.to_string().to_lowercase();
-        if !subject.contains(key.environment.as_str()) {
+        let names = |name: &x509_cert::name::Name| {
+            name.to_string()
+                .to_lowercase()
+                .contains(key.environment.as_str())
+        };
+        if !names(&tbs.subject) && !names(&tbs.issuer) {
             return Err(ServiceError::InvalidRequest(format!(
-                "a certificate for a {} key must name the environment in its subject, e.g. O=Acme ({})",
+                "a certificate for a {} key must name the environment in its subject or issuer, e.g. O=Acme ({})",
                 key.environment,
                 key.environment
             )));
