@@ -276,6 +276,8 @@ async fn a_device_renews_with_its_current_certificate() {
         info.certificates[1].serial
     );
     assert_eq!(issued.details["renew"], "true");
+    // The peer address reaches handlers over TLS too (truncated, as on plain HTTP).
+    assert_eq!(issued.details["client_net"], "127.0.0.0/24");
     let records: CaSigningRecordList =
         json(tls.service.get(&tls.admin, "/v1/cas/signing-records").await).await;
     assert_eq!(records.records[0].auth, AuthMethod::ClientCertificate);
