@@ -472,3 +472,79 @@ async fn issuance_and_revocation_are_ca_signing_records() {
         json(setup.service.get(&trial, "/v1/cas/signing-records").await).await;
     assert!(other.records.is_empty());
 }
+
+/// Profiles and CA signing records are in backups (a SQLite file, on either database) and restores
+/// (into an empty PostgreSQL database, when one is available).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profiles_and_signing_records_survive_backup_and_restore() {
+    let setup = setup().await;
+    let response = setup.put_profile(&setup.admin, "web", &web_profile()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let csr = openssl_csr(setup.dir.path(), "dev-bak-1", P256, "dev-bak-1");
+    assert_eq!(
+        setup.enroll("dev-bak-1", &csr, "web").await.status(),
+        StatusCode::CREATED
+    );
+    let profiles: ProfileList = json(setup.service.get(&setup.admin, "/v1/profiles").await).await;
+    let records: CaSigningRecordList = json(
+        setup
+            .service
+            .get(&setup.admin, "/v1/cas/signing-records")
+            .await,
+    )
+    .await;
+    assert_eq!(records.records.len(), 1);
+
+    let restore = tempfile::tempdir().unwrap();
+    let backup = restore.path().join("cryptera.db");
+    let output = setup
+        .service
+        .command()
+        .args(["backup", "--output"])
+        .arg(&backup)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::fs::copy(
+        setup.service.dir.path().join("master.key"),
+        restore.path().join("master.key"),
+    )
+    .unwrap();
+    let mut copies = Vec::new();
+    if let Some(server) = common::postgres_server() {
+        let target = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            setup.service.dir.path().join("master.key"),
+            target.path().join("master.key"),
+        )
+        .unwrap();
+        let database =
+            cryptera_backend::store::Database::Postgres(common::fresh_postgres_database(&server));
+        let output = common::backend(target.path(), &database)
+            .args(["restore", "--input"])
+            .arg(&backup)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+        assert!(stdout.contains("certificate_profiles: 1 rows"), "{stdout}");
+        assert!(stdout.contains("ca_signing_records: 1 rows"), "{stdout}");
+        copies.push(TestService::start_from(target, database).await);
+    }
+    copies.push(TestService::start_from(restore, cryptera_backend::store::Database::DataDir).await);
+    for restored in &copies {
+        let again: ProfileList = json(restored.get(&setup.admin, "/v1/profiles").await).await;
+        assert_eq!(again, profiles);
+        let again: CaSigningRecordList =
+            json(restored.get(&setup.admin, "/v1/cas/signing-records").await).await;
+        assert_eq!(again, records);
+    }
+}
