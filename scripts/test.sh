@@ -10,6 +10,8 @@ cargo build --release -p cryptera-pkcs11
 cargo test --release --workspace
 # The service's tests again, on PostgreSQL (a temporary server on 127.0.0.1; each test its own database).
 backend/scripts/test-postgres.sh
+# The service's PKCS#11 KEK test again with SoftHSM2 holding the KEK (installs softhsm2; ~1 s).
+backend/scripts/test-kek-softhsm.sh
 # The service under load and faults (two processes, SIGKILL, PostgreSQL restart; ~75 s) and its API fuzzed
 # from the OpenAPI document (schemathesis from PyPI, ~40 s).
 backend/scripts/service-faults.sh
