@@ -12,17 +12,8 @@ if [ ! -e "$softhsm" ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq softhsm2 >/dev/null
 fi
 executable=$(
-  cargo test --release --workspace --no-run --message-format=json 2>/dev/null | python3 -c '
-import json, sys
-for line in sys.stdin:
-    try:
-        message = json.loads(line)
-    except ValueError:
-        continue
-    if message.get("reason") == "compiler-artifact" and message.get("executable") \
-            and message.get("target", {}).get("name") == "pkcs11_kek":
-        print(message["executable"])
-'
+  cargo test --release --workspace --no-run --message-format=json 2>/dev/null |
+    python3 backend/scripts/test-executables.py --target pkcs11_kek
 )
 if [ -z "$executable" ]; then
   echo "test-kek-softhsm.sh: the pkcs11_kek test executable was not found (did the build fail?)" >&2

@@ -6,19 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mapfile -t executables < <(
-  cargo test --release --workspace --no-run --message-format=json 2>/dev/null | python3 -c '
-import json, sys
-for line in sys.stdin:
-    try:
-        message = json.loads(line)
-    except ValueError:
-        continue
-    package = message.get("package_id", "")
-    ours = "#cryptera-backend@" in package or package.startswith("cryptera-backend ")
-    if ours and message.get("reason") == "compiler-artifact" and message.get("executable") \
-            and message.get("profile", {}).get("test"):
-        print(message["executable"])
-'
+  cargo test --release --workspace --no-run --message-format=json 2>/dev/null |
+    python3 backend/scripts/test-executables.py --package cryptera-backend
 )
 if [ ${#executables[@]} -eq 0 ]; then
   echo "test-postgres.sh: no cryptera-backend test executables found (did the build fail?)" >&2
