@@ -244,16 +244,16 @@ pub fn allows(definition: &ProfileDefinition, key: ProfileKeyType) -> bool {
 
 /// The key usage extension's bits.
 pub fn key_usage(definition: &ProfileDefinition) -> KeyUsage {
-    let mut flags = KeyUsages::DigitalSignature & KeyUsages::KeyCertSign; // empty set
+    let mut usage = KeyUsage(Default::default());
     for bit in &definition.key_usage {
-        flags |= match bit {
+        usage.0 |= match bit {
             KeyUsageBit::DigitalSignature => KeyUsages::DigitalSignature,
             KeyUsageBit::ContentCommitment => KeyUsages::NonRepudiation,
             KeyUsageBit::KeyEncipherment => KeyUsages::KeyEncipherment,
             KeyUsageBit::KeyAgreement => KeyUsages::KeyAgreement,
         };
     }
-    KeyUsage(flags)
+    usage
 }
 
 /// The extended key usage OIDs, in the profile's order without repeats.
