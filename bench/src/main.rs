@@ -8,10 +8,12 @@
 //! The first module is "ours": ratios are first/second. Prints a Markdown table.
 
 mod raw;
+mod report;
 mod rows;
 mod setup;
 
-use rows::{Report, Row};
+use report::Report;
+use rows::Row;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -81,7 +83,12 @@ fn main() {
     print!("{}", report.markdown());
 }
 
-fn run_row(row: &Row, modules: &[setup::Module], rounds: usize, period: Duration) -> rows::Result {
+fn run_row(
+    row: &Row,
+    modules: &[setup::Module],
+    rounds: usize,
+    period: Duration,
+) -> report::Result {
     let mut prepared: Vec<_> = modules.iter().map(|m| (row.prepare)(m)).collect();
     let mut samples = vec![Vec::new(); modules.len()];
     let mut raw = Vec::new();
@@ -93,7 +100,7 @@ fn run_row(row: &Row, modules: &[setup::Module], rounds: usize, period: Duration
             raw.push(engine(period));
         }
     }
-    rows::Result {
+    report::Result {
         name: row.name.clone(),
         unit: row.unit,
         samples,
