@@ -1,13 +1,20 @@
 #!/usr/bin/env python3
-"""Generates backend/openapi.json (run from the repository root: python3 backend/openapi.py).
+"""Generates backend/openapi.json.
+
+    python3 backend/openapi.py           # writes backend/openapi.json (from any directory)
+    python3 backend/openapi.py --check   # fails if backend/openapi.json is not this script's output
 
 The JSON is committed and compiled into the service; tests/openapi.rs checks it against the router
-and the cryptera-proto enums, so edit this script, rerun it, and commit both."""
+and the cryptera-proto enums, and scripts/test.sh runs --check, so never edit the JSON by hand: edit
+this script, rerun it, and commit both."""
 import json
+import os
+import sys
 def ref(n): return {"$ref": f"#/components/schemas/{n}"}
 def arr(x): return {"type":"array","items":x}
 S={"type":"string"}; I={"type":"integer","format":"int64"}; U32={"type":"integer","format":"int32","minimum":0}; B={"type":"boolean"}
 B64={"type":"string","format":"byte","description":"standard base64"}
+META={"type":"string","maxLength":1024}  # cryptera_proto::sign::MAX_METADATA_LEN
 def obj(props, required=None, extra=False, desc=None):
     o={"type":"object","properties":props,"additionalProperties":extra}
     if required: o["required"]=required
@@ -39,12 +46,15 @@ schemas={
  "TokenList": obj({"tokens":arr(ref("TokenInfo"))},["tokens"]),
  "Whoami": obj({"organisation_id":S,"organisation":S,"environment":ref("Environment"),"kind":enum("user","token"),"id":S,"operations":arr(ref("Operation")),"mfa_verified":B},["organisation_id","organisation","environment","kind","id","operations","mfa_verified"]),
  "ApprovalWindow": obj({"max_signatures":U32,"hours":U32},["max_signatures","hours"]),
- "KeyPolicy": obj({"allowed_mechanisms":arr(ref("Mechanism")),"approvals_required":U32,"approvers":arr(S),"request_expiry_seconds":{"type":"integer","default":86400},"approval_window":ref("ApprovalWindow"),"rate_limit_per_minute":U32}),
+ "KeyPolicy": obj({"allowed_mechanisms":arr(ref("Mechanism")),"approvals_required":U32,"approvers":arr(S),"request_expiry_seconds":{"type":"integer","default":86400},"approval_window":ref("ApprovalWindow"),"rate_limit_per_minute":{"type":"integer","format":"int32","minimum":1}}),
  "CreateKeyRequest": obj({"label":S,"algorithm":ref("KeyAlgorithm"),"policy":ref("KeyPolicy")},["label","algorithm"]),
  "KeyInfo": obj({"id":S,"label":S,"algorithm":ref("KeyAlgorithm"),"environment":ref("Environment"),"public_key":dict(B64,description="SubjectPublicKeyInfo DER, base64"),"certificates":arr(B64),"policy":ref("KeyPolicy"),"state":ref("KeyState"),"locked":B,"created_at":I,"purge_at":I},["id","label","algorithm","environment","public_key","certificates","policy","state","locked","created_at"]),
  "KeyList": obj({"keys":arr(ref("KeyInfo"))},["keys"]),
  "SetCertificatesRequest": obj({"certificates":arr(B64)},["certificates"]),
- "ArtifactMetadata": obj({"name":S,"hash":S,"description":S}),
+ "ArtifactMetadata": obj({"name":META,"hash":META,"description":META,"client":ref("ClientContext")},desc="What is being signed and who asks, for the audit log and approvers. Free text; never interpreted."),
+ "ClientContext": {"type":"object","description":"Where a signing request comes from, as the client says (the PKCS#11 module fills it in): never an authentication.",
+  "properties":{"host":META,"os_user":META,"program":META,"pid":{"type":"integer","minimum":0},"ci":{"type":"object","maxProperties":16,"additionalProperties":META,"description":"CI job identifiers from the environment, by variable name"}},
+  "additionalProperties":False},
  "SignRequest": obj({"mechanism":ref("Mechanism"),"digest":B64,"data":dict(B64,description="at most 16 KiB; Ed25519 only"),"artifact":ref("ArtifactMetadata"),"idempotency_key":{"type":"string","minLength":1,"maxLength":128}},["mechanism","idempotency_key"],desc="Exactly one of digest and data."),
  "SignResponse": obj({"request_id":S,"key_id":S,"mechanism":ref("Mechanism"),"signature":B64},["request_id","key_id","mechanism","signature"]),
  "ApprovalInfo": obj({"approver_id":S,"approver":S,"at":I},["approver_id","approver","at"]),
@@ -96,7 +106,7 @@ paths={
  "/v1/signing-requests/{id}":{"get":op("Get a signing request","read",responses=resp(200,"SigningRequestInfo"),params=ID)},
  "/v1/signing-requests/{id}/approve":{"post":op("Approve","approve (MFA)",responses=resp(200,"SigningRequestInfo"),params=ID)},
  "/v1/signing-requests/{id}/deny":{"post":{**op("Deny","approve (MFA)",responses=resp(200,"SigningRequestInfo"),params=ID),"requestBody":{"required":False,"content":{"application/json":{"schema":ref("DenyRequest")}}}}},
- "/v1/audit/records":{"get":op("Audit records (JSON, or JSON lines with Accept: application/x-ndjson)","audit",responses=resp(200,"AuditRecordList"),params=[{"name":"after","in":"query","schema":I},{"name":"limit","in":"query","schema":{"type":"integer","minimum":1,"maximum":10000}},{"name":"action","in":"query","schema":S,"description":"e.g. key.sign"},{"name":"target","in":"query","schema":S,"description":"e.g. a key id"},{"name":"since","in":"query","schema":I},{"name":"until","in":"query","schema":I}])},
+ "/v1/audit/records":{"get":op("Audit records (JSON, or JSON lines with Accept: application/x-ndjson)","audit",responses=resp(200,"AuditRecordList"),params=[{"name":"after","in":"query","schema":dict(I,minimum=0)},{"name":"limit","in":"query","schema":{"type":"integer","minimum":1,"maximum":10000}},{"name":"action","in":"query","schema":S,"description":"e.g. key.sign"},{"name":"target","in":"query","schema":S,"description":"e.g. a key id"},{"name":"since","in":"query","schema":I},{"name":"until","in":"query","schema":I}])},
  "/v1/audit/checkpoint":{"get":op("Signed checkpoint of the audit chain head (made now and kept)","audit",responses=resp(200,"AuditCheckpoint"))},
  "/v1/audit/checkpoints":{"get":op("Checkpoints the service kept, oldest first","audit",responses=resp(200,"AuditCheckpointList"))},
 }
@@ -152,4 +162,16 @@ doc={"openapi":"3.1.0","info":{"title":"Cryptera signing service","version":"1",
  "security":[{"bearer":[]}],
  "components":{"securitySchemes":{"bearer":{"type":"http","scheme":"bearer","description":"cryptera_at_... access token or cryptera_us_... session token"}},"schemas":schemas},
  "paths":paths}
-open('backend/openapi.json','w').write(json.dumps(doc,indent=2)+"\n")
+
+OUT=os.path.join(os.path.dirname(os.path.abspath(__file__)),"openapi.json")
+text=json.dumps(doc,indent=2)+"\n"
+if sys.argv[1:]==["--check"]:
+    with open(OUT,encoding="utf-8") as f: committed=f.read()
+    if committed!=text:
+        import difflib
+        sys.stdout.writelines(difflib.unified_diff(committed.splitlines(True),text.splitlines(True),"backend/openapi.json (committed)","backend/openapi.py (generated)"))
+        sys.exit("backend/openapi.json differs from what backend/openapi.py generates: edit the script and rerun it (never the JSON by hand)")
+elif sys.argv[1:]:
+    sys.exit("usage: python3 backend/openapi.py [--check]")
+else:
+    with open(OUT,"w",encoding="utf-8") as f: f.write(text)
