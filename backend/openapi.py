@@ -12,9 +12,11 @@ import os
 import sys
 def ref(n): return {"$ref": f"#/components/schemas/{n}"}
 def arr(x): return {"type":"array","items":x}
-S={"type":"string"}; I={"type":"integer","format":"int64"}; U32={"type":"integer","format":"int32","minimum":0}; B={"type":"boolean"}
+S={"type":"string"}; I={"type":"integer","format":"int64"}; U32={"type":"integer","minimum":0,"maximum":4294967295}; B={"type":"boolean"}
 B64={"type":"string","format":"byte","description":"standard base64"}
 META={"type":"string","maxLength":1024}  # cryptera_proto::sign::MAX_METADATA_LEN
+NAME={"type":"string","pattern":"^[A-Za-z0-9._-]{1,64}$"}  # api::check_name: user, token and key names
+def nullable(x): return {"anyOf":[x,{"type":"null"}]}
 def obj(props, required=None, extra=False, desc=None):
     o={"type":"object","properties":props,"additionalProperties":extra}
     if required: o["required"]=required
@@ -35,27 +37,27 @@ schemas={
  "LoginRequest": obj({"organisation":S,"username":S,"password":{"type":"string","format":"password"},"totp_code":S,"environment":ref("Environment")},["organisation","username","password","environment"]),
  "UserInfo": obj({"id":S,"username":S,"roles":arr(ref("Role")),"totp_enrolled":B,"created_at":I},["id","username","roles","totp_enrolled","created_at"]),
  "LoginResponse": obj({"session_token":S,"expires_at":I,"mfa_verified":B,"user":ref("UserInfo")},["session_token","expires_at","mfa_verified","user"]),
- "CreateUserRequest": obj({"username":S,"password":{"type":"string","format":"password","minLength":12},"roles":arr(ref("Role"))},["username","password","roles"]),
+ "CreateUserRequest": obj({"username":NAME,"password":{"type":"string","format":"password","minLength":12},"roles":dict(arr(ref("Role")),minItems=1)},["username","password","roles"]),
  "UserList": obj({"users":arr(ref("UserInfo"))},["users"]),
  "TotpEnrolment": obj({"secret_base32":S,"otpauth_uri":S},["secret_base32","otpauth_uri"]),
  "TotpConfirmRequest": obj({"code":S},["code"]),
  "KeyScope": obj({"ids":arr(S),"label_patterns":arr(S)}),
- "CreateTokenRequest": obj({"name":S,"operations":arr(ref("Operation")),"keys":ref("KeyScope"),"expires_in_seconds":{"type":"integer","minimum":1,"maximum":31622400}},["name","operations","expires_in_seconds"]),
+ "CreateTokenRequest": obj({"name":NAME,"operations":dict(arr(ref("Operation")),minItems=1),"keys":ref("KeyScope"),"expires_in_seconds":{"type":"integer","minimum":1,"maximum":31622400}},["name","operations","expires_in_seconds"]),
  "TokenInfo": obj({"id":S,"name":S,"operations":arr(ref("Operation")),"keys":ref("KeyScope"),"environment":ref("Environment"),"created_at":I,"expires_at":I,"revoked_at":I},["id","name","operations","keys","environment","created_at","expires_at"]),
  "CreatedToken": obj({"token":S,"info":ref("TokenInfo")},["token","info"]),
  "TokenList": obj({"tokens":arr(ref("TokenInfo"))},["tokens"]),
  "Whoami": obj({"organisation_id":S,"organisation":S,"environment":ref("Environment"),"kind":enum("user","token"),"id":S,"operations":arr(ref("Operation")),"mfa_verified":B},["organisation_id","organisation","environment","kind","id","operations","mfa_verified"]),
- "ApprovalWindow": obj({"max_signatures":U32,"hours":U32},["max_signatures","hours"]),
- "KeyPolicy": obj({"allowed_mechanisms":arr(ref("Mechanism")),"approvals_required":U32,"approvers":arr(S),"request_expiry_seconds":{"type":"integer","default":86400},"approval_window":ref("ApprovalWindow"),"rate_limit_per_minute":{"type":"integer","format":"int32","minimum":1}}),
- "CreateKeyRequest": obj({"label":S,"algorithm":ref("KeyAlgorithm"),"policy":ref("KeyPolicy")},["label","algorithm"]),
+ "ApprovalWindow": obj({"max_signatures":dict(U32,minimum=1),"hours":dict(U32,minimum=1,maximum=720)},["max_signatures","hours"]),
+ "KeyPolicy": obj({"allowed_mechanisms":arr(ref("Mechanism")),"approvals_required":U32,"approvers":arr(S),"request_expiry_seconds":{"type":"integer","minimum":1,"maximum":2592000,"default":86400},"approval_window":nullable(ref("ApprovalWindow")),"rate_limit_per_minute":dict(U32,minimum=1)}),
+ "CreateKeyRequest": obj({"label":NAME,"algorithm":ref("KeyAlgorithm"),"policy":ref("KeyPolicy")},["label","algorithm"]),
  "KeyInfo": obj({"id":S,"label":S,"algorithm":ref("KeyAlgorithm"),"environment":ref("Environment"),"public_key":dict(B64,description="SubjectPublicKeyInfo DER, base64"),"certificates":arr(B64),"policy":ref("KeyPolicy"),"state":ref("KeyState"),"locked":B,"created_at":I,"purge_at":I},["id","label","algorithm","environment","public_key","certificates","policy","state","locked","created_at"]),
  "KeyList": obj({"keys":arr(ref("KeyInfo"))},["keys"]),
  "SetCertificatesRequest": obj({"certificates":arr(B64)},["certificates"]),
  "ArtifactMetadata": obj({"name":META,"hash":META,"description":META,"client":ref("ClientContext")},desc="What is being signed and who asks, for the audit log and approvers. Free text; never interpreted."),
  "ClientContext": {"type":"object","description":"Where a signing request comes from, as the client says (the PKCS#11 module fills it in): never an authentication.",
-  "properties":{"host":META,"os_user":META,"program":META,"pid":{"type":"integer","minimum":0},"ci":{"type":"object","maxProperties":16,"additionalProperties":META,"description":"CI job identifiers from the environment, by variable name"}},
+  "properties":{"host":META,"os_user":META,"program":META,"pid":U32,"ci":{"type":"object","maxProperties":16,"additionalProperties":META,"description":"CI job identifiers from the environment, by variable name"}},
   "additionalProperties":False},
- "SignRequest": obj({"mechanism":ref("Mechanism"),"digest":B64,"data":dict(B64,description="at most 16 KiB; Ed25519 only"),"artifact":ref("ArtifactMetadata"),"idempotency_key":{"type":"string","minLength":1,"maxLength":128}},["mechanism","idempotency_key"],desc="Exactly one of digest and data."),
+ "SignRequest": dict(obj({"mechanism":ref("Mechanism"),"digest":B64,"data":dict(B64,description="at most 16 KiB; Ed25519 only"),"artifact":ref("ArtifactMetadata"),"idempotency_key":{"type":"string","minLength":1,"maxLength":128}},["mechanism","idempotency_key"],desc="Exactly one of digest and data."),oneOf=[{"required":["digest"]},{"required":["data"]}]),
  "SignResponse": obj({"request_id":S,"key_id":S,"mechanism":ref("Mechanism"),"signature":B64},["request_id","key_id","mechanism","signature"]),
  "ApprovalInfo": obj({"approver_id":S,"approver":S,"at":I},["approver_id","approver","at"]),
  "SigningRequestInfo": obj({"id":S,"key_id":S,"mechanism":ref("Mechanism"),"status":ref("SigningRequestStatus"),"requester_id":S,"digest":B64,"artifact":ref("ArtifactMetadata"),"approvals_required":U32,"approvals":arr(ref("ApprovalInfo")),"created_at":I,"expires_at":I,"signature":B64,"approved_under":S},["id","key_id","mechanism","status","requester_id","digest","artifact","approvals_required","approvals","created_at","expires_at"]),
@@ -120,7 +122,7 @@ def add_devices(schemas, paths, ref, arr, obj, enum, op, resp, ID, S, I, B, B64)
      "CreateCaRequest": obj({"public_url":dict(S,description="service base URL for the CRL distribution point; defaults to http://{Host}")}),
      "CaInfo": obj({"id":S,"kind":ref("CaKind"),"name":S,"environment":ref("Environment"),"certificate":dict(B64,description="DER certificate, base64"),"crl_url":S,"created_at":I},["id","kind","name","environment","certificate","crl_url","created_at"]),
      "CaList": obj({"cas":arr(ref("CaInfo"))},["cas"]),
-     "EnrollRequest": obj({"csr_pem":S,"csr_der":B64,"profile":ref("CertificateProfile"),"renew":B},desc="Exactly one of csr_pem and csr_der."),
+     "EnrollRequest": dict(obj({"csr_pem":S,"csr_der":B64,"profile":ref("CertificateProfile"),"renew":B},desc="Exactly one of csr_pem and csr_der."),oneOf=[{"required":["csr_pem"]},{"required":["csr_der"]}]),
      "DeviceCertificate": obj({"serial":S,"profile":ref("CertificateProfile"),"status":ref("CertificateStatus"),"certificate":B64,"not_before":I,"not_after":I,"issued_at":I,"revoked_at":I,"revocation_reason":ref("RevocationReason")},["serial","profile","status","certificate","not_before","not_after","issued_at"]),
      "EnrollResponse": obj({"device_id":S,"environment":ref("Environment"),"certificate":ref("DeviceCertificate"),"chain":arr(B64),"existing":B},["device_id","environment","certificate","chain","existing"]),
      "DeviceInfo": obj({"device_id":S,"environment":ref("Environment"),"certificates":arr(ref("DeviceCertificate"))},["device_id","environment","certificates"]),
@@ -138,7 +140,7 @@ def add_devices(schemas, paths, ref, arr, obj, enum, op, resp, ID, S, I, B, B64)
      "CaSigningRecordList": obj({"records":arr(ref("CaSigningRecord"))},["records"]),
     })
     Q=[{"name":"q","in":"query","required":False,"schema":S,"description":"device ids containing this text"},{"name":"limit","in":"query","required":False,"schema":{"type":"integer","minimum":1,"maximum":1000}}]
-    NAME=[{"name":"name","in":"path","required":True,"schema":S}]
+    NAME=[{"name":"name","in":"path","required":True,"schema":ref("CertificateProfile")}]
     P7={"description":"base64 certs-only PKCS#7","content":{"application/pkcs7-mime":{"schema":S}}}
     P10={"required":True,"content":{"application/pkcs10":{"schema":dict(S,description="base64 DER PKCS#10 request; the subject CN is the device id")}}}
     paths.update({
