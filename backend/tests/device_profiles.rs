@@ -9,12 +9,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::str::FromStr;
 
 use aws_lc_rs::signature::{ParsedPublicKey, ECDSA_P256_SHA256_ASN1};
-use common::{expect_error, json, sha256, token, TestService};
+use common::devices::{openssl_csr, DeviceSetup, P256, RSA};
+use common::{assert_success, expect_error, json, sha256, token, TestService};
 use const_oid::db::rfc5280::ID_KP_SERVER_AUTH;
 use cryptera_proto::auth::{KeyScope, Operation};
 use cryptera_proto::devices::{
@@ -31,71 +31,15 @@ use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectAltName};
 use x509_cert::Certificate;
 
-fn openssl_csr(dir: &Path, name: &str, key_args: &[&str], cn: &str) -> PathBuf {
-    let key = dir.join(format!("{name}.key"));
-    let csr = dir.join(format!("{name}.csr"));
-    let output = Command::new("openssl")
-        .args(["req", "-new", "-nodes"])
-        .args(key_args)
-        .arg("-keyout")
-        .arg(&key)
-        .args(["-subj", &format!("/CN={cn}"), "-out"])
-        .arg(&csr)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    csr
-}
-
-const RSA: &[&str] = &["-newkey", "rsa:2048"];
-const P256: &[&str] = &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
-
-struct Setup {
-    service: TestService,
-    org: String,
-    admin: String,
-    enroller: String,
-    dir: tempfile::TempDir,
-}
-
-async fn setup() -> Setup {
-    let service = TestService::start().await;
-    let org = service.org("acme");
-    let admin = token(
-        &service,
-        &org,
-        Environment::Development,
-        &[Operation::Admin, Operation::Read, Operation::Audit],
-        KeyScope::default(),
-    );
-    let enroller = token(
-        &service,
-        &org,
-        Environment::Development,
-        &[Operation::Sign, Operation::Read],
-        KeyScope {
-            ids: Vec::new(),
-            label_patterns: vec!["dev-*".into()],
-        },
-    );
-    let response = service
-        .post(
-            &admin,
-            "/v1/cas",
-            &json!({"public_url": "https://sign.example.test"}),
-        )
+async fn setup() -> DeviceSetup {
+    let setup = DeviceSetup::new(TestService::start().await, Environment::Development);
+    setup
+        .create_cas(&json!({"public_url": "https://sign.example.test"}))
         .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    Setup {
-        service,
-        org,
-        admin,
-        enroller,
-        dir: tempfile::tempdir().unwrap(),
-    }
+    setup
 }
 
-impl Setup {
+impl DeviceSetup {
     async fn put_profile(
         &self,
         token: &str,
@@ -103,23 +47,12 @@ impl Setup {
         body: &serde_json::Value,
     ) -> reqwest::Response {
         self.service
-            .client
-            .put(self.service.url(&format!("/v1/profiles/{name}")))
-            .bearer_auth(token)
-            .json(body)
-            .send()
+            .put(token, &format!("/v1/profiles/{name}"), body)
             .await
-            .unwrap()
     }
 
-    async fn enroll(&self, device: &str, csr: &Path, profile: &str) -> reqwest::Response {
-        let csr_pem = std::fs::read_to_string(csr).unwrap();
-        self.service
-            .post(
-                &self.enroller,
-                &format!("/v1/devices/{device}/enroll"),
-                &json!({"csr_pem": csr_pem, "profile": profile}),
-            )
+    async fn enroll_profile(&self, device: &str, csr: &Path, profile: &str) -> reqwest::Response {
+        self.enroll(device, csr, json!({ "profile": profile }))
             .await
     }
 }
@@ -206,7 +139,7 @@ async fn a_custom_profile_issues_exactly_what_it_says() {
 
     // The certificate is exactly what the profile says.
     let csr = openssl_csr(dir, "dev-web-1", P256, "dev-web-1");
-    let response = setup.enroll("dev-web-1", &csr, "web").await;
+    let response = setup.enroll_profile("dev-web-1", &csr, "web").await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let issued: EnrollResponse = json(response).await;
     assert_eq!(issued.certificate.profile.as_str(), "web");
@@ -236,7 +169,7 @@ async fn a_custom_profile_issues_exactly_what_it_says() {
 
     // A key type the profile does not allow is refused, and nothing is stored.
     let rsa = openssl_csr(dir, "dev-web-2", RSA, "dev-web-2");
-    let response = setup.enroll("dev-web-2", &rsa, "web").await;
+    let response = setup.enroll_profile("dev-web-2", &rsa, "web").await;
     let body = response.text().await.unwrap();
     assert!(body.contains("does not allow rsa keys"), "{body}");
     expect_error(
@@ -249,18 +182,20 @@ async fn a_custom_profile_issues_exactly_what_it_says() {
     .await;
     // A device id that does not fit the DNS template is refused too.
     let odd = openssl_csr(dir, "dev-web_x", P256, "dev-web_x");
-    let response = setup.enroll("dev-web_x", &odd, "web").await;
+    let response = setup.enroll_profile("dev-web_x", &odd, "web").await;
     let body = response.text().await.unwrap();
     assert!(body.contains("not a valid dns name"), "{body}");
     // An unknown profile is not found.
     let other = openssl_csr(dir, "dev-web-3", P256, "dev-web-3");
     expect_error(
-        setup.enroll("dev-web-3", &other, "nope").await,
+        setup.enroll_profile("dev-web-3", &other, "nope").await,
         ErrorCode::NotFound,
     )
     .await;
     expect_error(
-        setup.enroll("dev-web-3", &other, "not a name").await,
+        setup
+            .enroll_profile("dev-web-3", &other, "not a name")
+            .await,
         ErrorCode::InvalidRequest,
     )
     .await;
@@ -273,7 +208,7 @@ async fn a_custom_profile_issues_exactly_what_it_says() {
     short["san"] = json!(["uri:urn:example:{environment}:{device_id}"]);
     let response = setup.put_profile(&setup.admin, "device", &short).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let response = setup.enroll("dev-web-3", &other, "device").await;
+    let response = setup.enroll_profile("dev-web-3", &other, "device").await;
     let issued: EnrollResponse = json(response).await;
     assert_eq!(
         issued.certificate.not_after - issued.certificate.not_before,
@@ -305,12 +240,7 @@ async fn a_custom_profile_issues_exactly_what_it_says() {
     .await;
 
     // Profile changes are audit records.
-    let records = setup
-        .service
-        .state
-        .store()
-        .audit_records(&setup.org, 0, 1000)
-        .unwrap();
+    let records = setup.service.audit_records(&setup.org, 1000);
     let puts: Vec<_> = records
         .iter()
         .filter(|r| r.action == "profile.put")
@@ -340,9 +270,9 @@ async fn issuance_and_revocation_are_ca_signing_records() {
         .unwrap();
 
     let csr = openssl_csr(dir, "dev-rec-1", P256, "dev-rec-1");
-    let first: EnrollResponse = json(setup.enroll("dev-rec-1", &csr, "device").await).await;
+    let first: EnrollResponse = json(setup.enroll_profile("dev-rec-1", &csr, "device").await).await;
     // A retry returns the same certificate and signs nothing.
-    let retry: EnrollResponse = json(setup.enroll("dev-rec-1", &csr, "device").await).await;
+    let retry: EnrollResponse = json(setup.enroll_profile("dev-rec-1", &csr, "device").await).await;
     assert!(retry.existing);
     let response = setup
         .service
@@ -356,11 +286,8 @@ async fn issuance_and_revocation_are_ca_signing_records() {
     // Fetching the CRL signs a CRL but records nothing.
     let response = setup
         .service
-        .client
-        .get(setup.service.url(&format!("/v1/cas/{}/crl", issuing.id)))
-        .send()
-        .await
-        .unwrap();
+        .get_public(&format!("/v1/cas/{}/crl", issuing.id))
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
 
     let list: CaSigningRecordList = json(
@@ -399,12 +326,7 @@ async fn issuance_and_revocation_are_ca_signing_records() {
     assert!(revoke.signature.is_none());
 
     // The audit records name their signing records.
-    let audit = setup
-        .service
-        .state
-        .store()
-        .audit_records(&setup.org, 0, 1000)
-        .unwrap();
+    let audit = setup.service.audit_records(&setup.org, 1000);
     let issued = audit
         .iter()
         .find(|r| r.action == "device.certificate.issue")
@@ -482,7 +404,10 @@ async fn profiles_and_signing_records_survive_backup_and_restore() {
     assert_eq!(response.status(), StatusCode::OK);
     let csr = openssl_csr(setup.dir.path(), "dev-bak-1", P256, "dev-bak-1");
     assert_eq!(
-        setup.enroll("dev-bak-1", &csr, "web").await.status(),
+        setup
+            .enroll_profile("dev-bak-1", &csr, "web")
+            .await
+            .status(),
         StatusCode::CREATED
     );
     let profiles: ProfileList = json(setup.service.get(&setup.admin, "/v1/profiles").await).await;
@@ -497,43 +422,16 @@ async fn profiles_and_signing_records_survive_backup_and_restore() {
 
     let restore = tempfile::tempdir().unwrap();
     let backup = restore.path().join("cryptera.db");
-    let output = setup
-        .service
-        .command()
-        .args(["backup", "--output"])
-        .arg(&backup)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    std::fs::copy(
-        setup.service.dir.path().join("master.key"),
-        restore.path().join("master.key"),
-    )
-    .unwrap();
+    setup.service.backup(&backup);
+    setup.service.copy_master_key(restore.path());
     let mut copies = Vec::new();
     if let Some(server) = common::postgres_server() {
         let target = tempfile::tempdir().unwrap();
-        std::fs::copy(
-            setup.service.dir.path().join("master.key"),
-            target.path().join("master.key"),
-        )
-        .unwrap();
+        setup.service.copy_master_key(target.path());
         let database =
             cryptera_backend::store::Database::Postgres(common::fresh_postgres_database(&server));
-        let output = common::backend(target.path(), &database)
-            .args(["restore", "--input"])
-            .arg(&backup)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let output = common::restore(target.path(), &database, &backup);
+        assert_success(&output);
         let stdout = String::from_utf8_lossy(&output.stdout).to_string();
         assert!(stdout.contains("certificate_profiles: 1 rows"), "{stdout}");
         assert!(stdout.contains("ca_signing_records: 1 rows"), "{stdout}");

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine as _;
+use common::devices::{est_base64, openssl_csr, pem, DeviceSetup, ED25519, P256, RSA};
 use common::{expect_error, json, test_config, token, TestService};
 use cryptera_proto::auth::{KeyScope, Operation};
 use cryptera_proto::devices::{CaKind, CaList, CertificateStatus, DeviceInfo, EnrollResponse};
@@ -27,36 +28,6 @@ fn run(command: &mut Command) -> (bool, String) {
         String::from_utf8_lossy(&output.stderr)
     );
     (output.status.success(), text)
-}
-
-/// Makes a key and a CSR for `/CN=cn` with `openssl req`; returns the CSR PEM path.
-fn openssl_csr(dir: &Path, name: &str, key_args: &[&str], cn: &str) -> PathBuf {
-    let key = dir.join(format!("{name}.key"));
-    let csr = dir.join(format!("{name}.csr"));
-    let (ok, text) = run(Command::new("openssl")
-        .args(["req", "-new", "-nodes"])
-        .args(key_args)
-        .arg("-keyout")
-        .arg(&key)
-        .args(["-subj", &format!("/CN={cn}"), "-out"])
-        .arg(&csr));
-    assert!(ok, "openssl req: {text}");
-    csr
-}
-
-const RSA: &[&str] = &["-newkey", "rsa:2048"];
-const P256: &[&str] = &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
-const ED25519: &[&str] = &["-newkey", "ed25519"];
-
-fn pem(label: &str, der: &[u8]) -> String {
-    let body = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for line in body.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(line).unwrap());
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
 }
 
 fn write_cert(dir: &Path, name: &str, der: &[u8]) -> PathBuf {
@@ -77,75 +48,21 @@ fn verify(root: &Path, issuing: &Path, leaf: &Path, crl: Option<&Path>) -> (bool
     run(&mut command)
 }
 
-struct Setup {
-    service: TestService,
-    org: String,
-    admin: String,
-    enroller: String,
-    dir: tempfile::TempDir,
-}
-
-async fn setup(service: TestService, environment: Environment) -> Setup {
-    let org = service.org("acme");
-    let admin = token(
-        &service,
-        &org,
-        environment,
-        &[Operation::Admin, Operation::Read, Operation::Audit],
-        KeyScope::default(),
-    );
-    let enroller = token(
-        &service,
-        &org,
-        environment,
-        &[Operation::Sign, Operation::Read],
-        KeyScope {
-            ids: Vec::new(),
-            label_patterns: vec!["dev-*".into()],
-        },
-    );
-    Setup {
-        service,
-        org,
-        admin,
-        enroller,
-        dir: tempfile::tempdir().unwrap(),
-    }
-}
-
-async fn create_cas(setup: &Setup) -> CaList {
-    let response = setup
-        .service
-        .post(
-            &setup.admin,
-            "/v1/cas",
-            &json!({"public_url": "https://sign.example.test"}),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    json(response).await
-}
-
-async fn enroll(setup: &Setup, device: &str, csr: &Path, renew: bool) -> reqwest::Response {
-    let csr_pem = std::fs::read_to_string(csr).unwrap();
+async fn create_cas(setup: &DeviceSetup) -> CaList {
     setup
-        .service
-        .post(
-            &setup.enroller,
-            &format!("/v1/devices/{device}/enroll"),
-            &json!({"csr_pem": csr_pem, "renew": renew}),
-        )
+        .create_cas(&json!({"public_url": "https://sign.example.test"}))
         .await
 }
 
-async fn crl_file(setup: &Setup, ca_id: &str, name: &str) -> PathBuf {
+async fn enroll(setup: &DeviceSetup, device: &str, csr: &Path, renew: bool) -> reqwest::Response {
+    setup.enroll(device, csr, json!({ "renew": renew })).await
+}
+
+async fn crl_file(setup: &DeviceSetup, ca_id: &str, name: &str) -> PathBuf {
     let response = setup
         .service
-        .client
-        .get(setup.service.url(&format!("/v1/cas/{ca_id}/crl")))
-        .send()
-        .await
-        .unwrap();
+        .get_public(&format!("/v1/cas/{ca_id}/crl"))
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], "application/pkix-crl");
     let der = response.bytes().await.unwrap();
@@ -156,7 +73,7 @@ async fn crl_file(setup: &Setup, ca_id: &str, name: &str) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enrol_retry_renew_and_revoke_for_rsa_p256_and_ed25519() {
-    let setup = setup(TestService::start().await, Environment::Development).await;
+    let setup = DeviceSetup::new(TestService::start().await, Environment::Development);
     let cas = create_cas(&setup).await;
     assert_eq!(cas.cas.len(), 2);
     let (root, issuing) = (&cas.cas[0], &cas.cas[1]);
@@ -264,12 +181,7 @@ async fn enrol_retry_renew_and_revoke_for_rsa_p256_and_ed25519() {
     assert_eq!(lines.len(), 3);
 
     // Issuance and revocation are in the audit chain.
-    let records = setup
-        .service
-        .state
-        .store()
-        .audit_records(&setup.org, 0, 1000)
-        .unwrap();
+    let records = setup.service.audit_records(&setup.org, 1000);
     let count = |action: &str| records.iter().filter(|r| r.action == action).count();
     assert_eq!(count("ca.create"), 1);
     assert_eq!(count("device.certificate.issue"), 6);
@@ -278,7 +190,7 @@ async fn enrol_retry_renew_and_revoke_for_rsa_p256_and_ed25519() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_or_mismatched_requests_are_refused_and_nothing_is_stored() {
-    let setup = setup(TestService::start().await, Environment::Development).await;
+    let setup = DeviceSetup::new(TestService::start().await, Environment::Development);
     // Before any CA exists, enrolment says so.
     let dir = setup.dir.path();
     let csr = openssl_csr(dir, "dev-a", P256, "dev-a");
@@ -357,7 +269,7 @@ async fn malformed_or_mismatched_requests_are_refused_and_nothing_is_stored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_development_certificate_never_chains_to_the_production_root() {
     // A file KEK refuses production CAs, like production keys.
-    let plain = setup(TestService::start().await, Environment::Production).await;
+    let plain = DeviceSetup::new(TestService::start().await, Environment::Production);
     let response = plain
         .service
         .post(&plain.admin, "/v1/cas", &json!({}))
@@ -369,11 +281,10 @@ async fn a_development_certificate_never_chains_to_the_production_root() {
         allow_production_with_file_kek: true,
         ..test_config()
     };
-    let dev = setup(
+    let dev = DeviceSetup::new(
         TestService::start_with(config).await,
         Environment::Development,
-    )
-    .await;
+    );
     let dev_cas = create_cas(&dev).await;
     let prod_admin = token(
         &dev.service,
@@ -429,14 +340,7 @@ fn curl(args: &[&str]) -> (String, Vec<u8>) {
 
 /// The certificates of a base64 certs-only PKCS#7, as `openssl pkcs7 -print_certs` prints them.
 fn pkcs7_certs(dir: &Path, name: &str, body: &[u8]) -> String {
-    let text: Vec<u8> = body
-        .iter()
-        .copied()
-        .filter(|b| !b.is_ascii_whitespace())
-        .collect();
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .unwrap();
+    let der = est_base64(body);
     let path = dir.join(name);
     std::fs::write(&path, der).unwrap();
     let (ok, text) = run(Command::new("openssl")
@@ -448,7 +352,7 @@ fn pkcs7_certs(dir: &Path, name: &str, body: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn est_cacerts_simpleenroll_and_simplereenroll_through_curl() {
-    let setup = setup(TestService::start().await, Environment::Development).await;
+    let setup = DeviceSetup::new(TestService::start().await, Environment::Development);
     create_cas(&setup).await;
     let dir = setup.dir.path();
     let auth = format!("Authorization: Bearer {}", setup.enroller);

@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine as _;
-use common::{expect_error, json, token, TestService};
-use cryptera_backend::{server, tls};
-use cryptera_proto::auth::{KeyScope, Operation};
+use common::devices::{est_base64, openssl_key_and_csr, DeviceSetup, P256};
+use common::tls::{serve_tls, tls_client};
+use common::{expect_error, json, TestService};
 use cryptera_proto::devices::{
     AuthMethod, CaSigningRecordList, CertificateStatus, DeviceInfo, EnrollResponse,
 };
@@ -24,12 +24,6 @@ use cryptera_proto::Environment;
 use reqwest::StatusCode;
 use serde_json::json;
 
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
-
 fn openssl(args: &[&str]) {
     let output = Command::new("openssl").args(args).output().unwrap();
     assert!(
@@ -37,28 +31,6 @@ fn openssl(args: &[&str]) {
         "openssl {args:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-/// A fresh P-256 key (`name.key`, PKCS#8 PEM) and its CSR for `/CN=cn` (`name.csr`, PEM).
-fn key_and_csr(dir: &Path, name: &str, cn: &str) -> (PathBuf, PathBuf) {
-    let key = dir.join(format!("{name}.key"));
-    let csr = dir.join(format!("{name}.csr"));
-    openssl(&[
-        "req",
-        "-new",
-        "-nodes",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-keyout",
-        key.to_str().unwrap(),
-        "-subj",
-        &format!("/CN={cn}"),
-        "-out",
-        csr.to_str().unwrap(),
-    ]);
-    (key, csr)
 }
 
 /// The EST body of a CSR: base64 of its DER.
@@ -76,87 +48,31 @@ fn est_body(dir: &Path, csr: &Path) -> String {
     base64::engine::general_purpose::STANDARD.encode(std::fs::read(der).unwrap())
 }
 
-fn pem(label: &str, der: &[u8]) -> String {
-    let body = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for line in body.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(line).unwrap());
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
-}
-
 /// An HTTPS client that trusts the test CA and, with `identity`, presents that key and certificate.
 fn client(identity: Option<(&Path, &[u8])>) -> reqwest::Client {
-    try_client(identity).unwrap()
+    tls_client(identity).unwrap()
 }
 
-fn try_client(identity: Option<(&Path, &[u8])>) -> reqwest::Result<reqwest::Client> {
-    let ca = reqwest::Certificate::from_pem(&std::fs::read(fixture("test-ca-cert.pem")).unwrap())
-        .unwrap();
-    let mut builder = reqwest::Client::builder().tls_certs_only([ca]);
-    if let Some((key, cert_der)) = identity {
-        let mut bundle = std::fs::read(key).unwrap();
-        bundle.extend(pem("CERTIFICATE", cert_der).into_bytes());
-        builder = builder.identity(reqwest::Identity::from_pem(&bundle)?);
-    }
-    builder.build()
-}
-
+/// A device setup whose service also listens on HTTPS.
 struct Tls {
-    service: TestService,
-    org: String,
-    admin: String,
-    enroller: String,
+    setup: DeviceSetup,
     port: u16,
-    dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Tls {
+    type Target = DeviceSetup;
+
+    fn deref(&self) -> &DeviceSetup {
+        &self.setup
+    }
 }
 
 impl Tls {
     async fn start() -> Self {
-        let service = TestService::start().await;
-        let org = service.org("acme");
-        let admin = token(
-            &service,
-            &org,
-            Environment::Development,
-            &[Operation::Admin, Operation::Read, Operation::Audit],
-            KeyScope::default(),
-        );
-        let enroller = token(
-            &service,
-            &org,
-            Environment::Development,
-            &[Operation::Sign, Operation::Read],
-            KeyScope {
-                ids: Vec::new(),
-                label_patterns: vec!["dev-*".into()],
-            },
-        );
-        let response = service.post(&admin, "/v1/cas", &json!({})).await;
-        assert_eq!(response.status(), StatusCode::CREATED);
-        let config = tls::load_config(
-            &fixture("localhost-test-cert.pem"),
-            &fixture("localhost-test-key.pem"),
-        )
-        .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        tokio::spawn(server::serve_tls(
-            listener,
-            config,
-            service.state.clone(),
-            std::future::pending(),
-        ));
-        Self {
-            service,
-            org,
-            admin,
-            enroller,
-            port,
-            dir: tempfile::tempdir().unwrap(),
-        }
+        let setup = DeviceSetup::new(TestService::start().await, Environment::Development);
+        setup.create_cas(&json!({})).await;
+        let port = serve_tls(&setup.service).await;
+        Self { setup, port }
     }
 
     fn url(&self, path: &str) -> String {
@@ -165,15 +81,8 @@ impl Tls {
 
     /// First enrolment with the access token; returns the device key and its certificate (DER).
     async fn enrol(&self, device: &str) -> (PathBuf, Vec<u8>) {
-        let (key, csr) = key_and_csr(self.dir.path(), device, device);
-        let response = self
-            .service
-            .post(
-                &self.enroller,
-                &format!("/v1/devices/{device}/enroll"),
-                &json!({"csr_pem": std::fs::read_to_string(csr).unwrap()}),
-            )
-            .await;
+        let (key, csr) = openssl_key_and_csr(self.dir.path(), device, P256, device);
+        let response = self.enroll(device, &csr, json!({})).await;
         assert_eq!(response.status(), StatusCode::CREATED);
         let issued: EnrollResponse = json(response).await;
         (key, issued.certificate.certificate.0)
@@ -188,7 +97,7 @@ impl Tls {
         path: &str,
     ) -> (reqwest::Response, PathBuf) {
         let name = format!("{cn}-{}", rand_suffix());
-        let (key, csr) = key_and_csr(self.dir.path(), &name, cn);
+        let (key, csr) = openssl_key_and_csr(self.dir.path(), &name, P256, cn);
         let mut request = client(identity)
             .post(self.url(path))
             .header("content-type", "application/pkcs10")
@@ -208,17 +117,7 @@ fn rand_suffix() -> String {
 /// The single certificate of an EST certs-only answer (DER).
 async fn est_certificate(response: reqwest::Response) -> Vec<u8> {
     assert_eq!(response.status(), StatusCode::OK);
-    let text: Vec<u8> = response
-        .bytes()
-        .await
-        .unwrap()
-        .iter()
-        .copied()
-        .filter(|b| !b.is_ascii_whitespace())
-        .collect();
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .unwrap();
+    let der = est_base64(&response.bytes().await.unwrap());
     use x509_cert::der::{Decode, Encode};
     let info = cms::content_info::ContentInfo::from_der(&der).unwrap();
     let signed: cms::signed_data::SignedData = info.content.decode_as().unwrap();
@@ -259,12 +158,7 @@ async fn a_device_renews_with_its_current_certificate() {
     assert_eq!(info.certificates[1].status, CertificateStatus::Superseded);
 
     // The audit record and the CA signing record say how the device authenticated.
-    let audit = tls
-        .service
-        .state
-        .store()
-        .audit_records(&tls.org, 0, 1000)
-        .unwrap();
+    let audit = tls.service.audit_records(&tls.org, 1000);
     let issued = audit
         .iter()
         .rfind(|r| r.action == "device.certificate.issue")
@@ -402,7 +296,7 @@ async fn revoked_expired_and_foreign_certificates_are_refused() {
     // Our certificate presented with another key never gets past the TLS handshake: the handshake
     // signature does not verify under the certificate's key.
     let (_, live_cert) = tls.enrol("dev-live").await;
-    if let Ok(mismatched) = try_client(Some((&foreign_key, &live_cert))) {
+    if let Ok(mismatched) = tls_client(Some((&foreign_key, &live_cert))) {
         let sent = mismatched.post(tls.url(REENROLL)).body("").send().await;
         assert!(sent.is_err(), "a handshake with the wrong key succeeded");
     }

@@ -6,28 +6,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::Stdio;
 
-use common::{all_keys, token, TestService};
-use cryptera_backend::{server, tls};
+use common::tls::{fixture, serve_tls, tls_client};
+use common::{dev_token, Server, TestService};
 use cryptera_proto::auth::{Operation, Whoami};
-use cryptera_proto::Environment;
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
 
 fn trusting_client() -> reqwest::Client {
-    let ca = reqwest::Certificate::from_pem(&std::fs::read(fixture("test-ca-cert.pem")).unwrap())
-        .unwrap();
-    reqwest::Client::builder()
-        .tls_certs_only([ca])
-        .build()
-        .unwrap()
+    tls_client(None).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -35,26 +21,8 @@ async fn https_with_the_configured_certificate() {
     // A plain service provides the data directory and state; a TLS server is started on the same state.
     let service = TestService::start().await;
     let org = service.org("acme");
-    let reader = token(
-        &service,
-        &org,
-        Environment::Development,
-        &[Operation::Read],
-        all_keys(),
-    );
-    let config = tls::load_config(
-        &fixture("localhost-test-cert.pem"),
-        &fixture("localhost-test-key.pem"),
-    )
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(server::serve_tls(
-        listener,
-        config,
-        service.state.clone(),
-        std::future::pending(),
-    ));
+    let reader = dev_token(&service, &org, &[Operation::Read]);
+    let port = serve_tls(&service).await;
 
     let client = trusting_client();
     for host in ["localhost", "127.0.0.1"] {
@@ -121,15 +89,9 @@ fn the_binary_serves_tls_from_pem_files() {
         .spawn()
         .unwrap();
     let mut guard = Server(child);
-    let mut line = String::new();
-    BufReader::new(guard.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line.trim().rsplit(':').next().unwrap().to_owned();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let address = common::listening_address(&mut guard.0);
+    let port = address.rsplit(':').next().unwrap().to_owned();
+    let runtime = common::runtime();
     let status = runtime.block_on(async {
         trusting_client()
             .get(format!("https://localhost:{port}/readyz"))
@@ -139,14 +101,4 @@ fn the_binary_serves_tls_from_pem_files() {
     });
     drop(guard);
     assert_eq!(status.unwrap(), 200);
-}
-
-/// Stops the server we started, whatever happens in the test.
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

@@ -2,9 +2,13 @@
 //! client. The database is a SQLite file in a temp directory, or, when `CRYPTERA_TEST_POSTGRES` names a
 //! PostgreSQL server (`postgres://user@host:port/postgres`, as `backend/scripts/with-postgres.sh`
 //! exports), a fresh database on it for each service. Helpers create organisations and users through
-//! the library (as the CLI does) and log in through the API with real TOTP codes.
+//! the library (as the CLI does) and log in through the API with real TOTP codes. [`devices`] sets up
+//! device certificate tests (tokens, CAs, OpenSSL keys and CSRs); [`tls`] serves a service over HTTPS.
 
 #![allow(dead_code, clippy::unwrap_used)]
+
+pub mod devices;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,8 +16,10 @@ use std::time::Duration;
 use cryptera_backend::audit::AuditEvent;
 use cryptera_backend::store::Database;
 use cryptera_backend::{api, server, totp, AppState, ServiceConfig};
+use cryptera_proto::audit::AuditRecord;
 use cryptera_proto::auth::{CreateUserRequest, LoginRequest, LoginResponse, Role, TotpEnrolment};
 use cryptera_proto::error::{ErrorBody, ErrorCode};
+use cryptera_proto::keys::KeyInfo;
 use cryptera_proto::Environment;
 use reqwest::{Response, StatusCode};
 use serde::de::DeserializeOwned;
@@ -60,15 +66,20 @@ pub fn fresh_postgres_database(server: &str) -> String {
     format!("{base}/{name}{query}")
 }
 
+/// A runtime for the asynchronous parts of a synchronous test.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// Runs SQL statements (no parameters) on a PostgreSQL database, as any client could.
 pub fn run_postgres(url: &str, sql: &str) -> Result<(), String> {
     let (url, sql) = (url.to_owned(), sql.to_owned());
     // Own thread and runtime: callers may be inside the test's runtime, where blocking on it is not allowed.
     std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = runtime();
         runtime.block_on(async move {
             use sqlx::Connection;
             let mut conn = sqlx::PgConnection::connect(&url)
@@ -108,6 +119,51 @@ pub fn backend(data_dir: &std::path::Path, database: &Database) -> std::process:
     command
 }
 
+/// `cryptera-backend restore --input backup` into `data_dir` and `database`.
+pub fn restore(
+    data_dir: &std::path::Path,
+    database: &Database,
+    backup: &std::path::Path,
+) -> std::process::Output {
+    backend(data_dir, database)
+        .args(["restore", "--input"])
+        .arg(backup)
+        .output()
+        .unwrap()
+}
+
+/// Panics with the standard error unless the process succeeded.
+pub fn assert_success(output: &std::process::Output) {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The address a `serve` process listens on, from the first line it writes (`listening on ADDRESS`).
+pub fn listening_address(server: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    line.trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned()
+}
+
+/// Stops the server we started, whatever happens in the test.
+pub struct Server(pub std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 pub struct TestService {
     pub base: String,
     pub state: AppState,
@@ -123,6 +179,14 @@ impl Drop for TestService {
             let _ = tx.send(());
         }
     }
+}
+
+/// The client a test drives a service with.
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
 }
 
 pub fn test_config() -> ServiceConfig {
@@ -167,10 +231,7 @@ impl TestService {
         Self {
             base,
             state,
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .unwrap(),
+            client: http_client(),
             dir,
             database,
             shutdown: None,
@@ -185,6 +246,27 @@ impl TestService {
     /// Runs SQL on this service's database (see [`run_sql`]).
     pub fn sql(&self, sql: &str) -> Result<(), String> {
         run_sql(self.dir.path(), &self.database, sql)
+    }
+
+    /// `cryptera-backend backup --output path` of this service; panics unless it succeeds.
+    pub fn backup(&self, path: &std::path::Path) {
+        let output = self
+            .command()
+            .args(["backup", "--output"])
+            .arg(path)
+            .output()
+            .unwrap();
+        assert_success(&output);
+    }
+
+    /// Copies this service's master key into `dir` (a backup restores with the separately kept key).
+    pub fn copy_master_key(&self, dir: &std::path::Path) {
+        std::fs::copy(self.dir.path().join("master.key"), dir.join("master.key")).unwrap();
+    }
+
+    /// The first `limit` audit records of `org_id`.
+    pub fn audit_records(&self, org_id: &str, limit: u32) -> Vec<AuditRecord> {
+        self.state.store().audit_records(org_id, 0, limit).unwrap()
     }
 
     async fn serve_dir(
@@ -207,10 +289,7 @@ impl TestService {
         Self {
             base,
             state,
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .unwrap(),
+            client: http_client(),
             dir,
             database,
             shutdown: Some(tx),
@@ -222,31 +301,36 @@ impl TestService {
     }
 
     pub async fn post<B: Serialize>(&self, token: &str, path: &str, body: &B) -> Response {
-        self.client
-            .post(self.url(path))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await
-            .unwrap()
+        send(
+            self.client
+                .post(self.url(path))
+                .bearer_auth(token)
+                .json(body),
+        )
+        .await
     }
 
     pub async fn get(&self, token: &str, path: &str) -> Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
+        send(self.client.get(self.url(path)).bearer_auth(token)).await
+    }
+
+    pub async fn put<B: Serialize>(&self, token: &str, path: &str, body: &B) -> Response {
+        send(
+            self.client
+                .put(self.url(path))
+                .bearer_auth(token)
+                .json(body),
+        )
+        .await
+    }
+
+    /// A GET without credentials.
+    pub async fn get_public(&self, path: &str) -> Response {
+        send(self.client.get(self.url(path))).await
     }
 
     pub async fn delete(&self, token: &str, path: &str) -> Response {
-        self.client
-            .delete(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
+        send(self.client.delete(self.url(path)).bearer_auth(token)).await
     }
 
     /// Creates an organisation directly (as `cryptera-backend org create` does); returns its id.
@@ -369,6 +453,10 @@ impl User {
     }
 }
 
+async fn send(request: reqwest::RequestBuilder) -> Response {
+    request.send().await.unwrap()
+}
+
 pub async fn json<T: DeserializeOwned>(response: Response) -> T {
     let status = response.status();
     let text = response.text().await.unwrap();
@@ -409,6 +497,28 @@ pub fn token(
     api::create_token(&service.state, &org, audit, environment, &request)
         .unwrap()
         .token
+}
+
+/// An access token for every key in the development environment (see [`token`]).
+pub fn dev_token(
+    service: &TestService,
+    org_id: &str,
+    operations: &[cryptera_proto::auth::Operation],
+) -> String {
+    token(
+        service,
+        org_id,
+        Environment::Development,
+        operations,
+        all_keys(),
+    )
+}
+
+/// Creates a key through the API (`body`: label, algorithm, policy); panics unless it is created.
+pub async fn create_key(service: &TestService, token: &str, body: serde_json::Value) -> KeyInfo {
+    let response = service.post(token, "/v1/keys", &body).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    json(response).await
 }
 
 /// A key scope that covers every key.
