@@ -6,12 +6,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 
 use aws_lc_rs::signature::{ParsedPublicKey, ECDSA_P256_SHA256_FIXED, ED25519};
+use common::{listening_address, Server};
 use cryptera_backend::store::Database;
 use cryptera_backend::totp;
 use cryptera_proto::auth::{LoginResponse, TotpEnrolment};
@@ -33,16 +34,6 @@ fn ok(output: std::process::Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap()
-}
-
-/// Stops the server we started, whatever happens in the test.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]
@@ -133,26 +124,16 @@ fn from_nothing_to_a_signed_digest() {
     let refused = cli(&data, &database, &["serve", "--listen", "0.0.0.0:0"]);
     assert!(!refused.status.success());
 
-    let mut child = common::backend(&data, &database)
+    let child = common::backend(&data, &database)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let server = Server(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let address = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_owned();
+    let mut server = Server(child);
+    let address = listening_address(&mut server.0);
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = common::runtime();
     let signed: SignResponse = runtime.block_on(async {
         let response = reqwest::Client::new()
             .post(format!("http://{address}/v1/keys/{}/sign", key.id))

@@ -6,7 +6,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{all_keys, json, token, TestService};
+use common::{all_keys, assert_success, create_key, dev_token, json, Server, TestService};
 use cryptera_backend::store::Database;
 use cryptera_proto::auth::Operation;
 use cryptera_proto::keys::{KeyInfo, KeyList};
@@ -18,21 +18,15 @@ use serde_json::json;
 async fn metrics_count_requests_latencies_and_signatures() {
     let service = TestService::start().await;
     let org = service.org("acme");
-    let admin = token(
+    let admin = dev_token(
         &service,
         &org,
-        Environment::Development,
         &[Operation::Keygen, Operation::Sign, Operation::Read],
-        all_keys(),
     );
-    let key: KeyInfo = json(
-        service
-            .post(
-                &admin,
-                "/v1/keys",
-                &json!({"label": "m", "algorithm": "ed25519"}),
-            )
-            .await,
+    let key = create_key(
+        &service,
+        &admin,
+        json!({"label": "m", "algorithm": "ed25519"}),
     )
     .await;
     for n in 0..3 {
@@ -47,12 +41,7 @@ async fn metrics_count_requests_latencies_and_signatures() {
     }
     service.get("bad-token", "/v1/keys").await;
 
-    let response = service
-        .client
-        .get(service.url("/metrics"))
-        .send()
-        .await
-        .unwrap();
+    let response = service.get_public("/metrics").await;
     assert_eq!(response.status(), StatusCode::OK);
     let text = response.text().await.unwrap();
     assert!(text.contains("cryptera_requests_total{method=\"POST\",route=\"/v1/keys/{id}/sign\",status=\"200\"} 3"), "{text}");
@@ -80,43 +69,19 @@ async fn metrics_count_requests_latencies_and_signatures() {
 async fn backup_is_a_consistent_usable_copy() {
     let service = TestService::start().await;
     let org = service.org("acme");
-    let keygen = token(
+    let keygen = dev_token(&service, &org, &[Operation::Keygen, Operation::Read]);
+    let key = create_key(
         &service,
-        &org,
-        Environment::Development,
-        &[Operation::Keygen, Operation::Read],
-        all_keys(),
-    );
-    let key: KeyInfo = json(
-        service
-            .post(
-                &keygen,
-                "/v1/keys",
-                &json!({"label": "b", "algorithm": "ecdsa_p384"}),
-            )
-            .await,
+        &keygen,
+        json!({"label": "b", "algorithm": "ecdsa_p384"}),
     )
     .await;
 
     let restore = tempfile::tempdir().unwrap();
     // On either database the backup is a SQLite file, which a data directory can serve as is.
-    let output = service
-        .command()
-        .args(["backup", "--output"])
-        .arg(restore.path().join("cryptera.db"))
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    service.backup(&restore.path().join("cryptera.db"));
     // Restoring is the backup plus the separately kept master key.
-    std::fs::copy(
-        service.dir.path().join("master.key"),
-        restore.path().join("master.key"),
-    )
-    .unwrap();
+    service.copy_master_key(restore.path());
 
     let restored = TestService::start_from(restore, Database::DataDir).await;
     let keys: KeyList = json(restored.get(&keygen, "/v1/keys").await).await;
@@ -167,7 +132,6 @@ fn a_wrong_master_key_is_refused_at_start() {
 
 #[test]
 fn sigterm_stops_the_service_cleanly() {
-    use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
     let database = common::test_database();
     cryptera_backend::server::init(dir.path(), &database).unwrap();
@@ -177,11 +141,7 @@ fn sigterm_stops_the_service_cleanly() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.starts_with("listening on"));
+    common::listening_address(&mut child);
     let signalled = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -203,7 +163,6 @@ fn sigterm_stops_the_service_cleanly() {
 
 #[test]
 fn json_logs_name_routes_but_carry_no_secrets() {
-    use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
     let database = common::test_database();
     cryptera_backend::server::init(dir.path(), &database).unwrap();
@@ -214,20 +173,9 @@ fn json_logs_name_routes_but_carry_no_secrets() {
         .spawn()
         .unwrap();
     let mut server = Server(child);
-    let mut line = String::new();
-    BufReader::new(server.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let address = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_owned();
+    let address = common::listening_address(&mut server.0);
     let secret = "cryptera_at_tok_0123456789abcdef_doNotLogThisSecretValueAAAAAAAAAAAAAAAAAAA";
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = common::runtime();
     runtime.block_on(async {
         let response = reqwest::Client::new()
             .get(format!("http://{address}/v1/keys"))
@@ -252,19 +200,8 @@ fn json_logs_name_routes_but_carry_no_secrets() {
     assert!(!logs.contains("doNotLogThisSecretValue"));
 }
 
-/// Stops the server we started, whatever happens in the test.
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn serve_flags_set_retention_and_rate_limits() {
-    use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
     let database = common::test_database();
     cryptera_backend::server::init(dir.path(), &database).unwrap();
@@ -297,18 +234,8 @@ fn serve_flags_set_retention_and_rate_limits() {
         .spawn()
         .unwrap();
     let mut server = Server(child);
-    let mut line = String::new();
-    BufReader::new(server.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = format!(
-        "http://{}",
-        line.trim().strip_prefix("listening on ").unwrap()
-    );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let base = format!("http://{}", common::listening_address(&mut server.0));
+    let runtime = common::runtime();
     runtime.block_on(async {
         let client = reqwest::Client::new();
         let key: KeyInfo = client
@@ -353,57 +280,23 @@ async fn a_backup_restores_into_an_empty_postgres_database() {
     };
     let service = TestService::start().await;
     let org = service.org("acme");
-    let keygen = token(
+    let keygen = dev_token(&service, &org, &[Operation::Keygen, Operation::Read]);
+    let key = create_key(
         &service,
-        &org,
-        Environment::Development,
-        &[Operation::Keygen, Operation::Read],
-        all_keys(),
-    );
-    let key: KeyInfo = json(
-        service
-            .post(
-                &keygen,
-                "/v1/keys",
-                &json!({"label": "r", "algorithm": "ed25519"}),
-            )
-            .await,
+        &keygen,
+        json!({"label": "r", "algorithm": "ed25519"}),
     )
     .await;
     let work = tempfile::tempdir().unwrap();
     let backup = work.path().join("backup.db");
-    let output = service
-        .command()
-        .args(["backup", "--output"])
-        .arg(&backup)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    service.backup(&backup);
 
     let target = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        service.dir.path().join("master.key"),
-        target.path().join("master.key"),
-    )
-    .unwrap();
+    service.copy_master_key(target.path());
     let database = Database::Postgres(common::fresh_postgres_database(&server));
-    let restore = || {
-        common::backend(target.path(), &database)
-            .args(["restore", "--input"])
-            .arg(&backup)
-            .output()
-            .unwrap()
-    };
+    let restore = || common::restore(target.path(), &database, &backup);
     let output = restore();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_success(&output);
     assert!(String::from_utf8_lossy(&output.stdout).contains("keys: 1 rows"));
     let again = restore();
     assert!(

@@ -10,30 +10,18 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 
-use common::{all_keys, json, sha256, token, TestService};
+use common::{create_key, dev_token, json, sha256, Server, TestService};
 use cryptera_backend::audit::verify_chain;
 use cryptera_backend::store::Database;
 use cryptera_backend::{server, AppState};
 use cryptera_proto::auth::{Operation, Role};
-use cryptera_proto::keys::KeyInfo;
 use cryptera_proto::sign::{SignResponse, SigningRequestInfo, SigningRequestStatus};
 use cryptera_proto::{Base64Bytes, Environment};
 use reqwest::StatusCode;
 use serde_json::json;
-
-/// A `serve` process, killed when dropped.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A data directory initialised on a fresh PostgreSQL database, or `None` without a server.
 fn setup() -> Option<(Arc<tempfile::TempDir>, Database)> {
@@ -55,7 +43,7 @@ fn serve(
     dir: &Arc<tempfile::TempDir>,
     database: &Database,
     flags: &[&str],
-) -> (Process, TestService) {
+) -> (Server, TestService) {
     let mut child = common::backend(dir.path(), database)
         .args([
             "serve",
@@ -69,15 +57,7 @@ fn serve(
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let address = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
+    let address = common::listening_address(&mut child);
     // This process's own state on the same database, for setup (as the CLI would do).
     let state = AppState::open(dir.path(), database, common::test_config()).unwrap();
     let handle = TestService::attach(
@@ -86,7 +66,7 @@ fn serve(
         Arc::clone(dir),
         database.clone(),
     );
-    (Process(child), handle)
+    (Server(child), handle)
 }
 
 fn sign_body(digest: &[u8], idempotency_key: &str) -> serde_json::Value {
@@ -119,28 +99,12 @@ async fn two_processes_share_idempotency_approvals_and_the_audit_chain() {
     let (_second_process, second) = serve(&dir, &database, &[]);
     let services = [Arc::new(first), Arc::new(second)];
     let org = services[0].org("acme");
-    let keygen = token(
-        &services[0],
-        &org,
-        Environment::Development,
-        &[Operation::Keygen],
-        all_keys(),
-    );
-    let signer = token(
-        &services[0],
-        &org,
-        Environment::Development,
-        &[Operation::Sign, Operation::Read],
-        all_keys(),
-    );
-    let key: KeyInfo = json(
-        services[1]
-            .post(
-                &keygen,
-                "/v1/keys",
-                &json!({"label": "shared", "algorithm": "ecdsa_p256"}),
-            )
-            .await,
+    let keygen = dev_token(&services[0], &org, &[Operation::Keygen]);
+    let signer = dev_token(&services[0], &org, &[Operation::Sign, Operation::Read]);
+    let key = create_key(
+        &services[1],
+        &keygen,
+        json!({"label": "shared", "algorithm": "ecdsa_p256"}),
     )
     .await;
     let path = format!("/v1/keys/{}/sign", key.id);
@@ -188,14 +152,10 @@ async fn two_processes_share_idempotency_approvals_and_the_audit_chain() {
 
     // Three approvers race for a 2-of-N request through both processes: two approvals count, the
     // third finds the request no longer pending, one signature exists.
-    let guarded: KeyInfo = json(
-        services[0]
-            .post(
-                &keygen,
-                "/v1/keys",
-                &json!({"label": "guarded", "algorithm": "ecdsa_p256", "policy": {"approvals_required": 2}}),
-            )
-            .await,
+    let guarded = create_key(
+        &services[0],
+        &keygen,
+        json!({"label": "guarded", "algorithm": "ecdsa_p256", "policy": {"approvals_required": 2}}),
     )
     .await;
     let mut sessions = Vec::new();
@@ -245,11 +205,7 @@ async fn two_processes_share_idempotency_approvals_and_the_audit_chain() {
     assert!(done.signature.is_some());
 
     // Every write of both processes is in one unforked chain, and `audit verify` agrees.
-    let records = services[0]
-        .state
-        .store()
-        .audit_records(&org, 0, 10_000)
-        .unwrap();
+    let records = services[0].audit_records(&org, 10_000);
     verify_chain(&org, &records).unwrap();
     let signed = records
         .iter()
@@ -278,13 +234,7 @@ async fn a_rate_limit_holds_across_both_processes() {
     let (_first_process, first) = serve(&dir, &database, &limit);
     let (_second_process, second) = serve(&dir, &database, &limit);
     let org = first.org("acme");
-    let reader = token(
-        &first,
-        &org,
-        Environment::Development,
-        &[Operation::Read],
-        all_keys(),
-    );
+    let reader = dev_token(&first, &org, &[Operation::Read]);
     // Six requests (three through each process) use up the one bucket both share.
     for n in 0..6 {
         let service = if n % 2 == 0 { &first } else { &second };
