@@ -5,22 +5,15 @@
 
 mod common;
 
-use common::{all_keys, expect_error, token, TestService};
+use common::{dev_token, expect_error, TestService};
 use cryptera_proto::auth::Operation;
 use cryptera_proto::error::ErrorCode;
-use cryptera_proto::Environment;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_query_strings_answer_invalid_request_as_json() {
     let service = TestService::start().await;
     let org = service.org("acme");
-    let reader = token(
-        &service,
-        &org,
-        Environment::Development,
-        &Operation::ALL,
-        all_keys(),
-    );
+    let reader = dev_token(&service, &org, &Operation::ALL);
     for path in [
         "/v1/devices?limit=null",
         "/v1/devices/export?limit=-1",

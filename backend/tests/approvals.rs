@@ -6,7 +6,7 @@
 mod common;
 
 use aws_lc_rs::signature::{ParsedPublicKey, ECDSA_P256_SHA256_FIXED};
-use common::{all_keys, expect_error, json, sha256, token, TestService};
+use common::{create_key, dev_token, expect_error, json, sha256, TestService};
 use cryptera_proto::auth::{Operation, Role};
 use cryptera_proto::error::ErrorCode;
 use cryptera_proto::keys::KeyInfo;
@@ -27,22 +27,13 @@ fn sign_body(digest: &[u8], idempotency_key: &str) -> serde_json::Value {
 }
 
 async fn key_with_policy(service: &TestService, org: &str, policy: serde_json::Value) -> KeyInfo {
-    let keygen = token(
+    let keygen = dev_token(service, org, &[Operation::Keygen]);
+    create_key(
         service,
-        org,
-        Environment::Development,
-        &[Operation::Keygen],
-        all_keys(),
-    );
-    let response = service
-        .post(
-            &keygen,
-            "/v1/keys",
-            &json!({"label": "release", "algorithm": "ecdsa_p256", "policy": policy}),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    json(response).await
+        &keygen,
+        json!({"label": "release", "algorithm": "ecdsa_p256", "policy": policy}),
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,7 +128,7 @@ async fn two_of_n_approvals_then_the_signature() {
     )
     .await;
 
-    let audit = service.state.store().audit_records(&org, 0, 1000).unwrap();
+    let audit = service.audit_records(&org, 1000);
     let approval = audit
         .iter()
         .rev()
@@ -152,13 +143,7 @@ async fn denied_requests_never_sign() {
     let service = TestService::start().await;
     let org = service.org("acme");
     let key = key_with_policy(&service, &org, json!({"approvals_required": 1})).await;
-    let signer = token(
-        &service,
-        &org,
-        Environment::Development,
-        &[Operation::Sign, Operation::Read],
-        all_keys(),
-    );
+    let signer = dev_token(&service, &org, &[Operation::Sign, Operation::Read]);
     let mut ann = service.user(&org, "ann", &[Role::Approver]);
     let ann = service
         .mfa_session(&mut ann, Environment::Development)
@@ -219,13 +204,7 @@ async fn approver_groups_mfa_and_expiry() {
         json!({"approvals_required": 1, "approvers": ["carol"], "request_expiry_seconds": 2}),
     )
     .await;
-    let signer = token(
-        &service,
-        &org,
-        Environment::Development,
-        &[Operation::Sign, Operation::Read],
-        all_keys(),
-    );
+    let signer = dev_token(&service, &org, &[Operation::Sign, Operation::Read]);
     let mut carol_user = service.user(&org, "carol", &[Role::Approver]);
     let mut dave_user = service.user(&org, "dave", &[Role::Approver]);
     let carol_plain = service
@@ -320,20 +299,8 @@ async fn an_approval_window_covers_a_release_pipeline() {
         json!({"approvals_required": 1, "approval_window": {"max_signatures": 3, "hours": 2}}),
     )
     .await;
-    let pipeline = token(
-        &service,
-        &org,
-        Environment::Development,
-        &[Operation::Sign, Operation::Read],
-        all_keys(),
-    );
-    let other = token(
-        &service,
-        &org,
-        Environment::Development,
-        &[Operation::Sign, Operation::Read],
-        all_keys(),
-    );
+    let pipeline = dev_token(&service, &org, &[Operation::Sign, Operation::Read]);
+    let other = dev_token(&service, &org, &[Operation::Sign, Operation::Read]);
     let mut ann = service.user(&org, "ann", &[Role::Approver]);
     let ann = service
         .mfa_session(&mut ann, Environment::Development)
@@ -398,20 +365,8 @@ async fn a_key_scheduled_for_deletion_signs_no_approved_request() {
     let service = TestService::start().await;
     let org = service.org("acme");
     let key = key_with_policy(&service, &org, json!({"approvals_required": 1})).await;
-    let signer = token(
-        &service,
-        &org,
-        Environment::Development,
-        &[Operation::Sign, Operation::Read],
-        all_keys(),
-    );
-    let admin = token(
-        &service,
-        &org,
-        Environment::Development,
-        &[Operation::Admin, Operation::Read],
-        all_keys(),
-    );
+    let signer = dev_token(&service, &org, &[Operation::Sign, Operation::Read]);
+    let admin = dev_token(&service, &org, &[Operation::Admin, Operation::Read]);
     let mut ann = service.user(&org, "ann", &[Role::Approver]);
     let ann = service
         .mfa_session(&mut ann, Environment::Development)
@@ -449,28 +404,14 @@ async fn a_key_scheduled_for_deletion_signs_no_approved_request() {
 async fn ed25519_messages_wait_for_approval_and_are_then_signed() {
     let service = TestService::start().await;
     let org = service.org("acme");
-    let keygen = token(
+    let keygen = dev_token(&service, &org, &[Operation::Keygen]);
+    let key = create_key(
         &service,
-        &org,
-        Environment::Development,
-        &[Operation::Keygen],
-        all_keys(),
-    );
-    let response = service
-        .post(
-            &keygen,
-            "/v1/keys",
-            &json!({"label": "ed", "algorithm": "ed25519", "policy": {"approvals_required": 1}}),
-        )
-        .await;
-    let key: KeyInfo = json(response).await;
-    let signer = token(
-        &service,
-        &org,
-        Environment::Development,
-        &[Operation::Sign, Operation::Read],
-        all_keys(),
-    );
+        &keygen,
+        json!({"label": "ed", "algorithm": "ed25519", "policy": {"approvals_required": 1}}),
+    )
+    .await;
+    let signer = dev_token(&service, &org, &[Operation::Sign, Operation::Read]);
     let mut ann = service.user(&org, "ann", &[Role::Approver]);
     let ann = service
         .mfa_session(&mut ann, Environment::Development)

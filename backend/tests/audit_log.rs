@@ -6,13 +6,12 @@
 mod common;
 
 use aws_lc_rs::signature::{ParsedPublicKey, ED25519};
-use common::{all_keys, expect_error, json, sha256, token, TestService, PASSWORD};
+use common::{create_key, dev_token, expect_error, json, sha256, TestService, PASSWORD};
 use cryptera_backend::audit::verify_chain;
 use cryptera_backend::store::Database;
 use cryptera_proto::audit::{AuditCheckpoint, AuditRecordList};
 use cryptera_proto::auth::{Operation, Role};
 use cryptera_proto::error::ErrorCode;
-use cryptera_proto::keys::KeyInfo;
 use cryptera_proto::{Base64Bytes, Environment};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -50,21 +49,13 @@ async fn busy_org(service: &TestService) -> (String, String) {
     let session = service
         .mfa_session(&mut admin, Environment::Development)
         .await;
-    let response = service
-        .post(
-            &session,
-            "/v1/keys",
-            &json!({"label": "k", "algorithm": "ed25519"}),
-        )
-        .await;
-    let key: KeyInfo = json(response).await;
-    let signer = token(
+    let key = create_key(
         service,
-        &org,
-        Environment::Development,
-        &[Operation::Sign],
-        all_keys(),
-    );
+        &session,
+        json!({"label": "k", "algorithm": "ed25519"}),
+    )
+    .await;
+    let signer = dev_token(service, &org, &[Operation::Sign]);
     for i in 0..3 {
         let body = json!({"mechanism": "ed25519", "data": Base64Bytes(format!("file {i}").into_bytes()),
                           "artifact": {"name": format!("file-{i}")}, "idempotency_key": format!("i{i}")});
@@ -164,13 +155,7 @@ async fn every_operation_is_recorded_and_the_export_verifies() {
     assert!(!everything.contains(&session[20..]));
 
     // Only credentials with the audit operation read it.
-    let signer = token(
-        &service,
-        &org,
-        Environment::Development,
-        &[Operation::Sign, Operation::Read],
-        all_keys(),
-    );
+    let signer = dev_token(&service, &org, &[Operation::Sign, Operation::Read]);
     expect_error(
         service.get(&signer, "/v1/audit/records").await,
         ErrorCode::InsufficientScope,

@@ -14,38 +14,18 @@ use serde_json::json;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_unknown_routes() {
     let service = TestService::start().await;
-    let response = service
-        .client
-        .get(service.url("/healthz"))
-        .send()
-        .await
-        .unwrap();
+    let response = service.get_public("/healthz").await;
     assert_eq!(response.status(), StatusCode::OK);
-    let response = service
-        .client
-        .get(service.url("/readyz"))
-        .send()
-        .await
-        .unwrap();
+    let response = service.get_public("/readyz").await;
     assert_eq!(response.status(), StatusCode::OK);
-    let response = service
-        .client
-        .get(service.url("/v1/nothing"))
-        .send()
-        .await
-        .unwrap();
+    let response = service.get_public("/v1/nothing").await;
     expect_error(response, ErrorCode::NotFound).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_without_a_valid_credential_are_refused() {
     let service = TestService::start().await;
-    let response = service
-        .client
-        .get(service.url("/v1/keys"))
-        .send()
-        .await
-        .unwrap();
+    let response = service.get_public("/v1/keys").await;
     expect_error(response, ErrorCode::Unauthenticated).await;
     let response = service.get("not-a-token", "/v1/keys").await;
     expect_error(response, ErrorCode::Unauthenticated).await;

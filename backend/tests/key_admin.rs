@@ -6,7 +6,7 @@
 mod common;
 
 use aws_lc_rs::signature::{ParsedPublicKey, ECDSA_P256_SHA256_ASN1};
-use common::{all_keys, expect_error, json, sha256, token, TestService};
+use common::{create_key, dev_token, expect_error, json, sha256, TestService};
 use cryptera_backend::api::key_info;
 use cryptera_proto::auth::{Operation, Role};
 use cryptera_proto::error::ErrorCode;
@@ -24,22 +24,6 @@ fn der_sequence(content: &[u8]) -> Vec<u8> {
     out
 }
 
-async fn put_json(
-    service: &TestService,
-    token: &str,
-    path: &str,
-    body: &serde_json::Value,
-) -> reqwest::Response {
-    service
-        .client
-        .put(service.url(path))
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn locks_scheduled_deletion_restore_and_destruction() {
     let service = TestService::start().await;
@@ -48,28 +32,14 @@ async fn locks_scheduled_deletion_restore_and_destruction() {
     let session = service
         .mfa_session(&mut admin, Environment::Development)
         .await;
-    let admin_token = token(
+    let admin_token = dev_token(&service, &org, &[Operation::Admin, Operation::Read]);
+    let signer = dev_token(&service, &org, &[Operation::Sign]);
+    let key = create_key(
         &service,
-        &org,
-        Environment::Development,
-        &[Operation::Admin, Operation::Read],
-        all_keys(),
-    );
-    let signer = token(
-        &service,
-        &org,
-        Environment::Development,
-        &[Operation::Sign],
-        all_keys(),
-    );
-    let response = service
-        .post(
-            &session,
-            "/v1/keys",
-            &json!({"label": "fw", "algorithm": "ed25519"}),
-        )
-        .await;
-    let key: KeyInfo = json(response).await;
+        &session,
+        json!({"label": "fw", "algorithm": "ed25519"}),
+    )
+    .await;
     let key_path = format!("/v1/keys/{}", key.id);
     let sign = |n: u32| json!({"mechanism": "ed25519", "data": Base64Bytes(b"x".to_vec()), "idempotency_key": format!("s{n}")});
 
@@ -149,10 +119,7 @@ async fn locks_scheduled_deletion_restore_and_destruction() {
     assert!(list.keys.is_empty());
 
     let actions: Vec<String> = service
-        .state
-        .store()
-        .audit_records(&org, 0, 1000)
-        .unwrap()
+        .audit_records(&org, 1000)
         .into_iter()
         .map(|r| r.action)
         .collect();
@@ -244,36 +211,26 @@ async fn self_signed(service: &TestService, signer: &str, key: &KeyInfo, subject
 async fn certificate_chains_must_match_the_key_and_name_the_environment() {
     let service = TestService::start().await;
     let org = service.org("acme");
-    let admin = token(
+    let admin = dev_token(
         &service,
         &org,
-        Environment::Development,
         &[
             Operation::Admin,
             Operation::Keygen,
             Operation::Sign,
             Operation::Read,
         ],
-        all_keys(),
     );
-    let key: KeyInfo = json(
-        service
-            .post(
-                &admin,
-                "/v1/keys",
-                &json!({"label": "a", "algorithm": "ecdsa_p256"}),
-            )
-            .await,
+    let key = create_key(
+        &service,
+        &admin,
+        json!({"label": "a", "algorithm": "ecdsa_p256"}),
     )
     .await;
-    let issuer: KeyInfo = json(
-        service
-            .post(
-                &admin,
-                "/v1/keys",
-                &json!({"label": "ca", "algorithm": "ecdsa_p256"}),
-            )
-            .await,
+    let issuer = create_key(
+        &service,
+        &admin,
+        json!({"label": "ca", "algorithm": "ecdsa_p256"}),
     )
     .await;
     let path = format!("/v1/keys/{}/certificates", key.id);
@@ -281,7 +238,7 @@ async fn certificate_chains_must_match_the_key_and_name_the_environment() {
     let leaf = self_signed(&service, &admin, &key, "CN=firmware,O=Acme (development)").await;
     let ca = self_signed(&service, &admin, &issuer, "CN=Acme CA (development)").await;
     let chain = json!({"certificates": [Base64Bytes(leaf.clone()), Base64Bytes(ca.clone())]});
-    let updated: KeyInfo = json(put_json(&service, &admin, &path, &chain).await).await;
+    let updated: KeyInfo = json(service.put(&admin, &path, &chain).await).await;
     assert_eq!(
         updated.certificates,
         vec![Base64Bytes(leaf), Base64Bytes(ca.clone())]
@@ -292,30 +249,26 @@ async fn certificate_chains_must_match_the_key_and_name_the_environment() {
     // A development certificate that does not say so, another key's certificate, and non-DER are refused.
     let unmarked = self_signed(&service, &admin, &key, "CN=firmware,O=Acme").await;
     expect_error(
-        put_json(
-            &service,
-            &admin,
-            &path,
-            &json!({"certificates": [Base64Bytes(unmarked)]}),
-        )
-        .await,
+        service
+            .put(
+                &admin,
+                &path,
+                &json!({"certificates": [Base64Bytes(unmarked)]}),
+            )
+            .await,
         ErrorCode::InvalidRequest,
     )
     .await;
     expect_error(
-        put_json(
-            &service,
-            &admin,
-            &path,
-            &json!({"certificates": [Base64Bytes(ca)]}),
-        )
-        .await,
+        service
+            .put(&admin, &path, &json!({"certificates": [Base64Bytes(ca)]}))
+            .await,
         ErrorCode::InvalidRequest,
     )
     .await;
     let not_der = json!({"certificates": [Base64Bytes(der_sequence(key.public_key.as_slice()))]});
     expect_error(
-        put_json(&service, &admin, &path, &not_der).await,
+        service.put(&admin, &path, &not_der).await,
         ErrorCode::InvalidRequest,
     )
     .await;
@@ -328,7 +281,7 @@ async fn certificate_chains_must_match_the_key_and_name_the_environment() {
     .await;
     let clear = json!({"certificates": []});
     expect_error(
-        put_json(&service, &admin, &path, &clear).await,
+        service.put(&admin, &path, &clear).await,
         ErrorCode::KeyLocked,
     )
     .await;
@@ -338,21 +291,13 @@ async fn certificate_chains_must_match_the_key_and_name_the_environment() {
 async fn private_keys_are_never_stored_in_clear() {
     let service = TestService::start().await;
     let org = service.org("acme");
-    let keygen = token(
+    let keygen = dev_token(&service, &org, &[Operation::Keygen, Operation::Read]);
+    let key = create_key(
         &service,
-        &org,
-        Environment::Development,
-        &[Operation::Keygen, Operation::Read],
-        all_keys(),
-    );
-    let response = service
-        .post(
-            &keygen,
-            "/v1/keys",
-            &json!({"label": "secret", "algorithm": "ecdsa_p256"}),
-        )
-        .await;
-    let key: KeyInfo = json(response).await;
+        &keygen,
+        json!({"label": "secret", "algorithm": "ecdsa_p256"}),
+    )
+    .await;
 
     let record = service
         .state
@@ -399,28 +344,16 @@ async fn private_keys_are_never_stored_in_clear() {
 async fn policy_changes_are_checked_applied_and_audited() {
     let service = TestService::start().await;
     let org = service.org("acme");
-    let admin = token(
+    let admin = dev_token(
         &service,
         &org,
-        Environment::Development,
         &[Operation::Admin, Operation::Keygen, Operation::Read],
-        all_keys(),
     );
-    let signer = token(
+    let signer = dev_token(&service, &org, &[Operation::Sign]);
+    let key = create_key(
         &service,
-        &org,
-        Environment::Development,
-        &[Operation::Sign],
-        all_keys(),
-    );
-    let key: KeyInfo = json(
-        service
-            .post(
-                &admin,
-                "/v1/keys",
-                &json!({"label": "p", "algorithm": "ed25519"}),
-            )
-            .await,
+        &admin,
+        json!({"label": "p", "algorithm": "ed25519"}),
     )
     .await;
     let path = format!("/v1/keys/{}/policy", key.id);
@@ -434,8 +367,12 @@ async fn policy_changes_are_checked_applied_and_audited() {
         StatusCode::OK
     );
 
-    let updated: KeyInfo =
-        json(put_json(&service, &admin, &path, &json!({"approvals_required": 1})).await).await;
+    let updated: KeyInfo = json(
+        service
+            .put(&admin, &path, &json!({"approvals_required": 1}))
+            .await,
+    )
+    .await;
     assert_eq!(updated.policy.approvals_required, 1);
     let sign =
         json!({"mechanism": "ed25519", "data": Base64Bytes(vec![8]), "idempotency_key": "p2"});
@@ -449,20 +386,17 @@ async fn policy_changes_are_checked_applied_and_audited() {
 
     let bad = json!({"allowed_mechanisms": ["ecdsa_sha256"]});
     expect_error(
-        put_json(&service, &admin, &path, &bad).await,
+        service.put(&admin, &path, &bad).await,
         ErrorCode::UnsupportedMechanism,
     )
     .await;
     expect_error(
-        put_json(&service, &signer, &path, &json!({})).await,
+        service.put(&signer, &path, &json!({})).await,
         ErrorCode::InsufficientScope,
     )
     .await;
     let record = service
-        .state
-        .store()
-        .audit_records(&org, 0, 1000)
-        .unwrap()
+        .audit_records(&org, 1000)
         .into_iter()
         .find(|r| r.action == "key.policy")
         .unwrap();

@@ -7,10 +7,9 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{all_keys, json, sha256, token, TestService};
+use common::{create_key, dev_token, json, sha256, TestService};
 use cryptera_backend::audit::verify_chain;
 use cryptera_proto::auth::{Operation, Role};
-use cryptera_proto::keys::KeyInfo;
 use cryptera_proto::sign::{SignResponse, SigningRequestInfo, SigningRequestStatus};
 use cryptera_proto::{Base64Bytes, Environment};
 use reqwest::StatusCode;
@@ -25,28 +24,14 @@ async fn racing_requests_across_two_instances() {
     let first = TestService::start().await;
     let second = first.second_on_same_database().await;
     let org = first.org("acme");
-    let keygen = token(
+    let keygen = dev_token(&first, &org, &[Operation::Keygen]);
+    let signer = dev_token(&first, &org, &[Operation::Sign, Operation::Read]);
+    let key = create_key(
         &first,
-        &org,
-        Environment::Development,
-        &[Operation::Keygen],
-        all_keys(),
-    );
-    let signer = token(
-        &first,
-        &org,
-        Environment::Development,
-        &[Operation::Sign, Operation::Read],
-        all_keys(),
-    );
-    let response = first
-        .post(
-            &keygen,
-            "/v1/keys",
-            &json!({"label": "shared", "algorithm": "ecdsa_p256"}),
-        )
-        .await;
-    let key: KeyInfo = json(response).await;
+        &keygen,
+        json!({"label": "shared", "algorithm": "ecdsa_p256"}),
+    )
+    .await;
     let path = format!("/v1/keys/{}/sign", key.id);
     let digest = sha256(b"one artifact");
 
@@ -113,7 +98,7 @@ async fn racing_requests_across_two_instances() {
     for task in tasks {
         assert_eq!(task.await.unwrap(), StatusCode::OK);
     }
-    let records = first.state.store().audit_records(&org, 0, 10_000).unwrap();
+    let records = first.audit_records(&org, 10_000);
     verify_chain(&org, &records).unwrap();
     let signed = records
         .iter()
@@ -127,28 +112,14 @@ async fn concurrent_approvals_on_two_instances_sign_once() {
     let first = TestService::start().await;
     let second = first.second_on_same_database().await;
     let org = first.org("acme");
-    let keygen = token(
+    let keygen = dev_token(&first, &org, &[Operation::Keygen]);
+    let signer = dev_token(&first, &org, &[Operation::Sign, Operation::Read]);
+    let key = create_key(
         &first,
-        &org,
-        Environment::Development,
-        &[Operation::Keygen],
-        all_keys(),
-    );
-    let signer = token(
-        &first,
-        &org,
-        Environment::Development,
-        &[Operation::Sign, Operation::Read],
-        all_keys(),
-    );
-    let response = first
-        .post(
-            &keygen,
-            "/v1/keys",
-            &json!({"label": "k", "algorithm": "ecdsa_p256", "policy": {"approvals_required": 2}}),
-        )
-        .await;
-    let key: KeyInfo = json(response).await;
+        &keygen,
+        json!({"label": "k", "algorithm": "ecdsa_p256", "policy": {"approvals_required": 2}}),
+    )
+    .await;
     let mut ann = first.user(&org, "ann", &[Role::Approver]);
     let mut bob = first.user(&org, "bob", &[Role::Approver]);
     let mut cid = first.user(&org, "cid", &[Role::Approver]);
