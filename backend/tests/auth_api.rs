@@ -11,6 +11,24 @@ use cryptera_proto::Environment;
 use reqwest::StatusCode;
 use serde_json::json;
 
+/// A POST of `body` as it is, labelled JSON.
+async fn post_json_text(
+    service: &TestService,
+    token: &str,
+    path: &str,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    service
+        .client
+        .post(service.url(path))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_unknown_routes() {
     let service = TestService::start().await;
@@ -41,21 +59,9 @@ async fn login_needs_the_right_password_and_totp_once_enrolled() {
     let mut alice = service.user(&org, "alice", &[Role::Admin]);
 
     // Wrong password: one opaque code, whatever was wrong.
-    let response = service
-        .client
-        .post(service.url("/v1/login"))
-        .json(&json!({"organisation": "acme", "username": "alice", "password": "wrong password!!", "environment": "development"}))
-        .send()
-        .await
-        .unwrap();
+    let response = service.post_public("/v1/login", &json!({"organisation": "acme", "username": "alice", "password": "wrong password!!", "environment": "development"})).await;
     expect_error(response, ErrorCode::LoginFailed).await;
-    let response = service
-        .client
-        .post(service.url("/v1/login"))
-        .json(&json!({"organisation": "acme", "username": "nobody", "password": "wrong password!!", "environment": "development"}))
-        .send()
-        .await
-        .unwrap();
+    let response = service.post_public("/v1/login", &json!({"organisation": "acme", "username": "nobody", "password": "wrong password!!", "environment": "development"})).await;
     expect_error(response, ErrorCode::LoginFailed).await;
 
     // Without TOTP the session is not MFA-verified, so admin work is refused.
@@ -79,15 +85,12 @@ async fn login_needs_the_right_password_and_totp_once_enrolled() {
     expect_error(response, ErrorCode::LoginFailed).await;
     let replayed = cryptera_backend::totp::code_for_step(&secret, alice.last_step);
     let response = service
-        .client
-        .post(service.url("/v1/login"))
-        .json(
+        .post_public(
+            "/v1/login",
             &json!({"organisation": "acme", "username": "alice", "password": common::PASSWORD,
                       "totp_code": replayed, "environment": "development"}),
         )
-        .send()
-        .await
-        .unwrap();
+        .await;
     expect_error(response, ErrorCode::LoginFailed).await;
 }
 
@@ -132,25 +135,15 @@ async fn admins_add_users_and_bad_bodies_change_nothing() {
         .post(&mfa, "/v1/users", &json!({"username": "dave", "password": "another long password", "roles": ["signer"], "is_root": true}))
         .await;
     expect_error(unknown_field, ErrorCode::InvalidRequest).await;
-    let not_json = service
-        .client
-        .post(service.url("/v1/users"))
-        .bearer_auth(&mfa)
-        .header("content-type", "application/json")
-        .body("{not json")
-        .send()
-        .await
-        .unwrap();
+    let not_json = post_json_text(&service, &mfa, "/v1/users", "{not json").await;
     expect_error(not_json, ErrorCode::InvalidRequest).await;
-    let huge = service
-        .client
-        .post(service.url("/v1/users"))
-        .bearer_auth(&mfa)
-        .header("content-type", "application/json")
-        .body(format!("{{\"username\":\"{}\"}}", "x".repeat(200_000)))
-        .send()
-        .await
-        .unwrap();
+    let huge = post_json_text(
+        &service,
+        &mfa,
+        "/v1/users",
+        format!("{{\"username\":\"{}\"}}", "x".repeat(200_000)),
+    )
+    .await;
     expect_error(huge, ErrorCode::PayloadTooLarge).await;
 
     let users: UserList = json(service.get(&mfa, "/v1/users").await).await;

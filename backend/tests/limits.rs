@@ -97,22 +97,14 @@ async fn login_attempts_are_limited_per_username() {
     let attempt = |password: &str| json!({"organisation": "acme", "username": "alice", "password": password, "environment": "development"});
     for _ in 0..3 {
         let response = service
-            .client
-            .post(service.url("/v1/login"))
-            .json(&attempt("guess guess guess"))
-            .send()
-            .await
-            .unwrap();
+            .post_public("/v1/login", &attempt("guess guess guess"))
+            .await;
         expect_error(response, ErrorCode::LoginFailed).await;
     }
     // Even the right password waits now: guessing cannot be sped up.
     let response = service
-        .client
-        .post(service.url("/v1/login"))
-        .json(&attempt(common::PASSWORD))
-        .send()
-        .await
-        .unwrap();
+        .post_public("/v1/login", &attempt(common::PASSWORD))
+        .await;
     expect_limited(response).await;
 }
 

@@ -79,14 +79,7 @@ async fn post_status(
     path: &str,
     body: serde_json::Value,
 ) -> (StatusCode, String) {
-    let response = service
-        .client
-        .post(service.url(path))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = service.post(token, path, &body).await;
     (response.status(), response.text().await.unwrap())
 }
 

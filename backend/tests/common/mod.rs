@@ -324,6 +324,11 @@ impl TestService {
         .await
     }
 
+    /// A POST without credentials.
+    pub async fn post_public<B: Serialize>(&self, path: &str, body: &B) -> Response {
+        send(self.client.post(self.url(path)).json(body)).await
+    }
+
     /// A GET without credentials.
     pub async fn get_public(&self, path: &str) -> Response {
         send(self.client.get(self.url(path))).await
@@ -377,12 +382,7 @@ impl TestService {
             totp_code,
             environment,
         };
-        self.client
-            .post(self.url("/v1/login"))
-            .json(&request)
-            .send()
-            .await
-            .unwrap()
+        self.post_public("/v1/login", &request).await
     }
 
     /// Logs in and returns the session token; panics unless the login succeeds.
