@@ -173,3 +173,60 @@ async fn a_key_limit_of_zero_is_refused() {
         .await;
     expect_error(response, ErrorCode::InvalidRequest).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trial_organisations_hold_certificates_for_at_most_25_devices() {
+    use common::devices::{openssl_csr, P256};
+    let service = TestService::start().await;
+    let org = service.trial_org("tryout");
+    let admin = token(
+        &service,
+        &org,
+        Environment::Trial,
+        &[Operation::Admin, Operation::Read],
+        all_keys(),
+    );
+    let enroller = token(
+        &service,
+        &org,
+        Environment::Trial,
+        &[Operation::Sign, Operation::Read],
+        all_keys(),
+    );
+    let response = service.post(&admin, "/v1/cas", &json!({})).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let dir = tempfile::tempdir().unwrap();
+    let enroll = |device: String, csr: std::path::PathBuf, renew: bool| {
+        let body = json!({"csr_pem": std::fs::read_to_string(csr).unwrap(), "renew": renew});
+        let (service, enroller) = (&service, &enroller);
+        async move {
+            service
+                .post(enroller, &format!("/v1/devices/{device}/enroll"), &body)
+                .await
+        }
+    };
+    let first = openssl_csr(dir.path(), "d0", P256, "d0");
+    for n in 0..25 {
+        let csr = if n == 0 {
+            first.clone()
+        } else {
+            openssl_csr(dir.path(), &format!("d{n}"), P256, &format!("d{n}"))
+        };
+        let response = enroll(format!("d{n}"), csr, false).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "device {n}");
+    }
+    // The 26th device is refused, and nothing is stored for it.
+    let extra = openssl_csr(dir.path(), "d25", P256, "d25");
+    expect_error(
+        enroll("d25".into(), extra, false).await,
+        ErrorCode::QuotaExceeded,
+    )
+    .await;
+    let response = service.get(&enroller, "/v1/devices/d25").await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    // A device the organisation has may still retry and renew.
+    let response = enroll("d0".into(), first.clone(), false).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = enroll("d0".into(), first, true).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+}

@@ -224,6 +224,41 @@ fn issue_record(
     })
 }
 
+/// How many devices a trial organisation may hold certificates for, per environment (as it holds at
+/// most [`TRIAL_KEY_QUOTA`](crate::api::keys::TRIAL_KEY_QUOTA) keys).
+pub const TRIAL_DEVICE_QUOTA: u32 = 25;
+
+/// A trial organisation's new device beyond [`TRIAL_DEVICE_QUOTA`] is refused; a device it already
+/// has (a retry, a renewal) never is. Checked before the device's transaction, like the key quota:
+/// enrolments of new devices racing at the limit may each pass it.
+fn check_device_quota(
+    store: &dyn DeviceStore,
+    org: &OrgRecord,
+    environment: Environment,
+    device_id: &str,
+) -> Result<()> {
+    if org.trial_expires_at.is_none()
+        || !store
+            .device_certificates(&org.id, environment, device_id)?
+            .is_empty()
+    {
+        return Ok(());
+    }
+    let mut devices: Vec<String> = store
+        .search_devices(&org.id, environment, "", TRIAL_DEVICE_QUOTA)?
+        .into_iter()
+        .map(|cert| cert.device_id)
+        .collect();
+    devices.sort();
+    devices.dedup();
+    if devices.len() >= TRIAL_DEVICE_QUOTA as usize {
+        return Err(ServiceError::QuotaExceeded(
+            "trial organisations hold certificates for at most 25 devices",
+        ));
+    }
+    Ok(())
+}
+
 fn enrol_bucket(state: &AppState, org: &OrgRecord, environment: Environment) -> RateBucket {
     let config = state.config();
     RateBucket {
@@ -270,6 +305,12 @@ pub fn enrol(state: &AppState, enrolment: Enrolment<'_>) -> Result<EnrollRespons
             org: &enrolment.org.name,
             environment: enrolment.environment,
         },
+    )?;
+    check_device_quota(
+        store,
+        enrolment.org,
+        enrolment.environment,
+        enrolment.device_id,
     )?;
     crate::limits::take(
         state,
