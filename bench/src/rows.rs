@@ -23,12 +23,15 @@ pub struct Prepared {
     signature: Vec<u8>,
 }
 
+/// One measurement of a prepared row on a module for a period: the row's figure.
+pub type Measure = Box<dyn Fn(&Module, &mut Prepared, Duration) -> f64>;
+
 pub struct Row {
     pub name: String,
     pub unit: &'static str,
     pub higher_is_better: bool,
     pub prepare: Box<dyn Fn(&Module) -> Prepared>,
-    pub measure: Box<dyn Fn(&Module, &mut Prepared, Duration) -> f64>,
+    pub measure: Measure,
     pub raw: Option<Box<dyn Fn(Duration) -> f64>>,
 }
 
