@@ -48,7 +48,7 @@ fn notice(quiet: bool, reason: &str) {
 }
 
 /// The error text of a failed request with its causes (reqwest's own text hides them).
-fn causes(err: &reqwest::Error) -> String {
+pub fn causes(err: &reqwest::Error) -> String {
     let mut text = err.to_string();
     let mut source = std::error::Error::source(err);
     while let Some(cause) = source {
@@ -59,8 +59,8 @@ fn causes(err: &reqwest::Error) -> String {
     text
 }
 
-/// A certificate or handshake failure: retrying cannot help.
-fn is_tls_failure(text: &str) -> bool {
+/// A certificate or handshake failure (in the text [`causes`] makes): retrying cannot help.
+pub fn is_tls_failure(text: &str) -> bool {
     let text = text.to_ascii_lowercase();
     [
         "certificate",

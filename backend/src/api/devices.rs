@@ -239,19 +239,24 @@ pub async fn export(
     // A bad query string answers the JSON `invalid_request`, not axum's plain-text rejection.
     let Query(query) = query.map_err(|err| ServiceError::InvalidRequest(err.body_text()))?;
     let devices = search(&state, caller, query).await?;
+    Ok(json_lines(&devices))
+}
+
+/// `items` as JSON lines (`application/x-ndjson`), one per line.
+fn json_lines<T: serde::Serialize>(items: &[T]) -> Response {
     let mut body = Vec::new();
-    for device in &devices {
-        body.extend(serde_json::to_vec(device).unwrap_or_default());
+    for item in items {
+        body.extend(serde_json::to_vec(item).unwrap_or_default());
         body.push(b'\n');
     }
-    Ok((
+    (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/x-ndjson"),
         )],
         body,
     )
-        .into_response())
+        .into_response()
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -300,19 +305,7 @@ pub async fn signing_records(
     if !wants_lines {
         return Ok(Json(CaSigningRecordList { records }).into_response());
     }
-    let mut body = Vec::new();
-    for record in &records {
-        body.extend(serde_json::to_vec(record).unwrap_or_default());
-        body.push(b'\n');
-    }
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/x-ndjson"),
-        )],
-        body,
-    )
-        .into_response())
+    Ok(json_lines(&records))
 }
 
 /// Decodes an EST body: base64 with any line breaks (RFC 7030 §4.2.1), or raw DER.

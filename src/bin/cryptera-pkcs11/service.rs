@@ -2,6 +2,7 @@
 //! rustls, the access token as a bearer credential, and each failure in words with its exit code.
 
 use crate::enroll::Failure;
+use cryptera_pkcs11::remote::client::{causes, is_tls_failure};
 use cryptera_proto::devices::{CertificateProfile, EnrollRequest, EnrollResponse};
 use cryptera_proto::error::ErrorBody;
 use std::path::Path;
@@ -12,25 +13,6 @@ pub struct Service {
     base: reqwest::Url,
     http: reqwest::blocking::Client,
     access_token: Zeroizing<String>,
-}
-
-/// The text of a failed request with its causes (reqwest's own text hides them).
-fn causes(err: &reqwest::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-fn is_tls_failure(text: &str) -> bool {
-    let text = text.to_ascii_lowercase();
-    ["certificate", "handshake", "tls", "unknownissuer"]
-        .iter()
-        .any(|word| text.contains(word))
 }
 
 impl Service {
