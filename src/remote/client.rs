@@ -128,23 +128,28 @@ enum Retry {
     ConnectOnly,
 }
 
-/// Refuses plain HTTP except to this machine: the access token and the digests travel in it.
-fn check_url(url: &str) -> Result<()> {
-    let parsed = reqwest::Url::parse(url)
-        .map_err(|e| Error::General(format!("remote token url {url:?}: {e}")))?;
-    let host = parsed.host_str().unwrap_or_default();
+/// Whether an access token may travel to `url`: over HTTPS, or plain HTTP to this machine only.
+pub fn secure_enough(url: &reqwest::Url) -> bool {
+    let host = url.host_str().unwrap_or_default();
     let loopback = host == "localhost"
         || host
             .trim_start_matches('[')
             .trim_end_matches(']')
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback());
-    match parsed.scheme() {
-        "https" => Ok(()),
-        "http" if loopback => Ok(()),
-        _ => Err(Error::General(format!(
+    url.scheme() == "https" || (url.scheme() == "http" && loopback)
+}
+
+/// Refuses plain HTTP except to this machine: the access token and the digests travel in it.
+fn check_url(url: &str) -> Result<()> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| Error::General(format!("remote token url {url:?}: {e}")))?;
+    if secure_enough(&parsed) {
+        Ok(())
+    } else {
+        Err(Error::General(format!(
             "remote token url {url:?}: use https (plain http only to this machine)"
-        ))),
+        )))
     }
 }
 

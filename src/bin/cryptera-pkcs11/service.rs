@@ -2,7 +2,7 @@
 //! rustls, the access token as a bearer credential, and each failure in words with its exit code.
 
 use crate::enroll::Failure;
-use cryptera_pkcs11::remote::client::{causes, is_tls_failure};
+use cryptera_pkcs11::remote::client::{causes, is_tls_failure, secure_enough};
 use cryptera_proto::devices::{CertificateProfile, EnrollRequest, EnrollResponse};
 use cryptera_proto::error::ErrorBody;
 use std::path::Path;
@@ -24,21 +24,10 @@ impl Service {
     ) -> Result<Service, Failure> {
         let base = reqwest::Url::parse(url)
             .map_err(|e| Failure::usage(format!("--service {url:?}: {e}")))?;
-        let host = base.host_str().unwrap_or_default();
-        let loopback = host == "localhost"
-            || host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
-        match base.scheme() {
-            "https" => {}
-            "http" if loopback => {}
-            _ => {
-                return Err(Failure::usage(format!(
-                    "--service {url:?}: use https (plain http only to this machine)"
-                )))
-            }
+        if !secure_enough(&base) {
+            return Err(Failure::usage(format!(
+                "--service {url:?}: use https (plain http only to this machine)"
+            )));
         }
         let mut builder = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(30))
