@@ -10,8 +10,8 @@ use axum::Json;
 use base64::Engine as _;
 use cryptera_proto::auth::Operation;
 use cryptera_proto::devices::{
-    AuthMethod, CaList, CaSigningRecordList, CreateCaRequest, DeviceInfo, DeviceList,
-    EnrollRequest, EnrollResponse, RevokeRequest,
+    AuthMethod, CaList, CaSigningRecordList, CertificateProfile, CreateCaRequest, DeviceInfo,
+    DeviceList, EnrollRequest, EnrollResponse, RevokeRequest,
 };
 use serde::Deserialize;
 
@@ -118,7 +118,34 @@ pub async fn enroll(
             ))
         }
     };
-    let response = state
+    let response = enrol_as(
+        &state,
+        caller,
+        device_id,
+        csr,
+        request.profile,
+        request.renew,
+    )
+    .await?;
+    let status = if response.existing {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(response)))
+}
+
+/// Enrols `device_id` for an access token or user `caller` (already checked: `sign`, the device in
+/// its scope), as the JSON API and EST do.
+pub async fn enrol_as(
+    state: &AppState,
+    caller: Caller,
+    device_id: String,
+    csr: Vec<u8>,
+    profile: CertificateProfile,
+    renew: bool,
+) -> Result<EnrollResponse> {
+    state
         .blocking(move |state| {
             issue::enrol(
                 state,
@@ -127,20 +154,14 @@ pub async fn enroll(
                     environment: caller.credential.environment,
                     device_id: &device_id,
                     csr: &csr,
-                    profile: request.profile,
-                    renew: request.renew,
+                    profile,
+                    renew,
                     auth: AuthMethod::Bearer,
                     audit: caller.audit("device.certificate.issue", &device_id),
                 },
             )
         })
-        .await?;
-    let status = if response.existing {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
-    Ok((status, Json(response)))
+        .await
 }
 
 pub async fn revoke(

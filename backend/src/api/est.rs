@@ -16,7 +16,7 @@ use base64::Engine as _;
 use cryptera_proto::auth::Operation;
 use cryptera_proto::devices::{AuthMethod, CertificateProfile, EnrollResponse};
 
-use super::devices::{can_enrol, est_body};
+use super::devices::{can_enrol, enrol_as, est_body};
 use crate::audit::AuditEvent;
 use crate::auth::{Caller, ClientNet};
 use crate::ca::client_auth::{self, ClientChain};
@@ -71,23 +71,15 @@ async fn enrol(state: AppState, caller: Caller, body: &Bytes, renew: bool) -> Re
     if !can_enrol(&caller, &device_id) {
         return Err(ServiceError::NotFound("device in this token's scope"));
     }
-    let response = state
-        .blocking(move |state| {
-            issue::enrol(
-                state,
-                Enrolment {
-                    org: &caller.org,
-                    environment: caller.credential.environment,
-                    device_id: &device_id,
-                    csr: &csr,
-                    profile: CertificateProfile::DEVICE,
-                    renew,
-                    auth: AuthMethod::Bearer,
-                    audit: caller.audit("device.certificate.issue", &device_id),
-                },
-            )
-        })
-        .await?;
+    let response = enrol_as(
+        &state,
+        caller,
+        device_id,
+        csr,
+        CertificateProfile::DEVICE,
+        renew,
+    )
+    .await?;
     certs_only_response(response)
 }
 
